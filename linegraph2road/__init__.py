@@ -1,0 +1,28 @@
+"""linegraph2road: satellite and aerial imagery to routable road-network graphs."""
+
+from __future__ import annotations
+
+from linegraph2road.errors import (
+    FormatError,
+    GeoreferenceError,
+    GraphError,
+    InputFileError,
+    L2RError,
+    UnsafePickleError,
+)
+from linegraph2road.georef import Georeference
+from linegraph2road.graph import RoadGraph
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FormatError",
+    "GeoreferenceError",
+    "Georeference",
+    "GraphError",
+    "InputFileError",
+    "L2RError",
+    "RoadGraph",
+    "UnsafePickleError",
+    "__version__",
+]

@@ -1,0 +1,30 @@
+"""The ``l2r`` command group. Each command group lives in its own module of this package."""
+
+from __future__ import annotations
+
+import click
+
+from linegraph2road import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="l2r")
+def cli() -> None:
+    """linegraph2road: imagery -> routable road graphs, graph conversion and scoring.
+
+    Run `l2r COMMAND --help` for a command's options and an example.
+    """
+
+
+def _register() -> None:
+    from linegraph2road.cli.convert import convert
+    from linegraph2road.cli.mask2graph import mask2graph
+
+    cli.add_command(convert)
+    cli.add_command(mask2graph)
+
+
+def main() -> None:
+    """Console-script entry point (``l2r``)."""
+    _register()
+    cli(prog_name="l2r")

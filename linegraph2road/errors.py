@@ -1,0 +1,41 @@
+"""Domain exceptions.
+
+Every error that bad *input* can cause derives from :class:`L2RError`. The command line turns
+an ``L2RError`` into one line on stderr and exit code 2; anything else is a bug and keeps its
+traceback. Messages say what was found and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FormatError",
+    "GeoreferenceError",
+    "GraphError",
+    "InputFileError",
+    "L2RError",
+    "UnsafePickleError",
+]
+
+
+class L2RError(Exception):
+    """Base class of every error caused by input the user can fix."""
+
+
+class InputFileError(L2RError, FileNotFoundError):
+    """An input path is missing, unreadable or of a type we cannot read."""
+
+
+class FormatError(L2RError, ValueError):
+    """A file's content is not in the expected format (corrupt, truncated or wrong type)."""
+
+
+class UnsafePickleError(FormatError):
+    """A pickle refers to a Python global outside the allow-list; it was not executed."""
+
+
+class GraphError(L2RError, ValueError):
+    """Arrays that do not form a valid :class:`~linegraph2road.graph.RoadGraph`."""
+
+
+class GeoreferenceError(L2RError, ValueError):
+    """A missing, invalid or incompatible coordinate reference system or transform."""
