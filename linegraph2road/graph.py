@@ -90,9 +90,7 @@ class RoadGraph:
             prob = np.array(self.edge_prob, dtype=np.float32, copy=True).reshape(-1)
             if prob.shape != (len(edges),):
                 raise GraphError(f"edge_prob must have shape ({len(edges)},), got {prob.shape}")
-            if prob.size and (
-                not np.isfinite(prob).all() or prob.min() < 0.0 or prob.max() > 1.0
-            ):
+            if prob.size and (not np.isfinite(prob).all() or prob.min() < 0.0 or prob.max() > 1.0):
                 raise GraphError("edge_prob values must lie in [0, 1]")
         if self.georef is not None and not isinstance(self.georef, Georeference):
             raise GraphError(f"georef must be a Georeference, got {type(self.georef).__name__}")
@@ -179,7 +177,7 @@ class RoadGraph:
     # -- derived graphs (never mutate self) ----------------------------------------------------
     def replace(self, **changes: Any) -> RoadGraph:
         """A copy with some fields replaced (``nodes``, ``edges``, ``edge_prob``, ``georef``...)."""
-        fields = {
+        fields: dict[str, Any] = {
             "nodes": self.nodes,
             "edges": self.edges,
             "edge_prob": self.edge_prob,

@@ -18,10 +18,11 @@ def cli() -> None:
 
 def _register() -> None:
     from linegraph2road.cli.convert import convert
+    from linegraph2road.cli.info import info
     from linegraph2road.cli.mask2graph import mask2graph
 
-    cli.add_command(convert)
-    cli.add_command(mask2graph)
+    for command in (convert, info, mask2graph):
+        cli.add_command(command)
 
 
 def main() -> None:

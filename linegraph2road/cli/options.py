@@ -1,0 +1,43 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+import click
+
+from linegraph2road.io import GRAPH_FORMATS
+
+output_format = click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(GRAPH_FORMATS),
+    default=None,
+    help="Output graph format (default: from the output file's extension).",
+)
+
+like_raster = click.option(
+    "--like",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    metavar="RASTER",
+    help="Georeferenced raster whose grid pixel coordinates refer to (CRS + transform).",
+)
+
+output_path = click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=str),
+    help="Output file; written atomically (no partial file on failure).",
+)
+
+
+def describe(graph: object, path: str) -> str:
+    """One-line summary of a written graph for stderr."""
+    from linegraph2road.graph import RoadGraph
+
+    if not isinstance(graph, RoadGraph):
+        return f"wrote {path}"
+    where = "pixel coordinates" if graph.georef is None else f"CRS {graph.georef.to_dict()['crs']}"
+    if graph.georef is not None and len(where) > 40:
+        where = f"CRS {graph.georef.crs.name}"
+    return f"wrote {path}: {graph.num_nodes} nodes, {graph.num_edges} edges ({where})"
