@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FormatError",
-    "GeoreferenceError",
     "Georeference",
+    "GeoreferenceError",
     "GraphError",
     "InputFileError",
     "L2RError",

@@ -67,9 +67,12 @@ class RoadGraph:
             raw_edges = raw_edges.reshape(0, 2)
         if raw_edges.ndim != 2 or raw_edges.shape[1] != 2:
             raise GraphError(f"edges must have shape (E, 2), got {raw_edges.shape}")
-        if raw_edges.size and not np.issubdtype(raw_edges.dtype, np.integer):
-            if not np.all(np.equal(np.mod(raw_edges, 1), 0)):
-                raise GraphError("edges must hold integer node indices")
+        if (
+            raw_edges.size
+            and not np.issubdtype(raw_edges.dtype, np.integer)
+            and not np.all(np.equal(np.mod(raw_edges, 1), 0))
+        ):
+            raise GraphError("edges must hold integer node indices")
         edges = np.array(raw_edges, dtype=np.int64, copy=True)
         n = len(nodes)
         if edges.size:
@@ -147,11 +150,11 @@ class RoadGraph:
     # -- basic properties ----------------------------------------------------------------------
     @property
     def num_nodes(self) -> int:
-        return int(len(self.nodes))
+        return len(self.nodes)
 
     @property
     def num_edges(self) -> int:
-        return int(len(self.edges))
+        return len(self.edges)
 
     def degrees(self) -> NDArray[np.int64]:
         """(N,) int64 number of edges at each node."""

@@ -16,8 +16,12 @@ Example:
 """
 )
 @click.argument("src", type=click.Path(path_type=str))
-@click.option("--in-format", type=click.Choice(GRAPH_FORMATS), default=None,
-              help="Input graph format (default: guessed).")
+@click.option(
+    "--in-format",
+    type=click.Choice(GRAPH_FORMATS),
+    default=None,
+    help="Input graph format (default: guessed).",
+)
 @handle_errors
 def info(src: str, in_format: str | None) -> None:
     """Print a graph's size, extent, georeference and total length."""

@@ -86,8 +86,11 @@ def test_non_linestring_geojson_is_refused(l2r, tmp_path: Path) -> None:
             {
                 "type": "FeatureCollection",
                 "features": [
-                    {"type": "Feature", "properties": {},
-                     "geometry": {"type": "Point", "coordinates": [1, 2]}}
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "Point", "coordinates": [1, 2]},
+                    }
                 ],
             }
         )
@@ -119,20 +122,26 @@ def test_like_raster_without_crs(l2r, tmp_path: Path) -> None:
     assert "no CRS" in line
 
 
-@pytest.mark.parametrize("entry", [["-m", "linegraph2road"], ["-c", "from linegraph2road.cli.main import main; main()"]])
+@pytest.mark.parametrize(
+    "entry", [["-m", "linegraph2road"], ["-c", "from linegraph2road.cli.main import main; main()"]]
+)
 def test_real_entry_points(entry: list[str], tmp_path: Path) -> None:
     src = tmp_path / "g.p"
     _write_cityscale(src)
     out = tmp_path / "g.graphml"
     proc = subprocess.run(
         [sys.executable, *entry, "convert", str(src), "-o", str(out)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert out.exists()
     bad = subprocess.run(
         [sys.executable, *entry, "convert", str(tmp_path / "missing.p"), "-o", str(out)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -67,9 +67,7 @@ def test_vegas_ground_truth_mask_to_geojson(l2r, tmp_path: Path, fixtures_dir: P
     from shapely.geometry import LineString, box
 
     tile = box(0, 0, shape[1], shape[0])
-    gt_len = sum(
-        LineString(gt.nodes[e]).intersection(tile).length for e in gt.edges.tolist()
-    )
+    gt_len = sum(LineString(gt.nodes[e]).intersection(tile).length for e in gt.edges.tolist())
     ratio = graph.total_length() / gt_len
     assert 0.9 <= ratio <= 1.1, ratio
     assert min(_spurs(graph), default=np.inf) >= spur
