@@ -69,7 +69,9 @@ def draw_segments(
     return out
 
 
-def draw_discs(points: ArrayLike, shape: tuple[int, int], *, radius: float = 3.0) -> NDArray[np.bool_]:
+def draw_discs(
+    points: ArrayLike, shape: tuple[int, int], *, radius: float = 3.0
+) -> NDArray[np.bool_]:
     """Discs of ``radius`` pixels around (K, 2) pixel ``(x, y)`` points -> (H, W) bool mask."""
     h, w = _check_shape(shape)
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
