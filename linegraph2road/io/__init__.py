@@ -20,7 +20,6 @@ Pickles are only ever read through :func:`safe_load_pickle`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import Any
 from linegraph2road.errors import FormatError
 from linegraph2road.georef import Georeference
 from linegraph2road.graph import RoadGraph
-from linegraph2road.io._unpickle import check_input_file, safe_load_pickle
+from linegraph2road.io._files import check_input_file, read_json
+from linegraph2road.io._unpickle import safe_load_pickle
 from linegraph2road.io.geojson import read_geojson, write_geojson
 from linegraph2road.io.graphml import read_graphml, write_graphml
 from linegraph2road.io.nx import from_networkx, read_gpickle, to_networkx, write_gpickle
@@ -88,11 +88,8 @@ _FORMAT_LIST = ", ".join(GRAPH_FORMATS)
 
 
 def _sniff_json(path: Path) -> str:
-    p = check_input_file(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{p}: cannot tell the graph format: not valid JSON ({exc})") from exc
+    p = Path(path)
+    data = read_json(p, what="a JSON graph (GeoJSON or Sat2Graph JSON)")
     if isinstance(data, dict) and isinstance(data.get("type"), str):
         return "geojson"
     if isinstance(data, list) and len(data) == 2 and all(isinstance(x, list) for x in data):

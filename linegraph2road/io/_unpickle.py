@@ -31,16 +31,15 @@ import os
 import pickle
 import struct
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from linegraph2road.errors import FormatError, InputFileError, UnsafePickleError
+from linegraph2road.io._files import check_input_file
 
 __all__ = [
     "BASE_ALLOW",
     "GPICKLE_ALLOW",
     "RestrictedUnpickler",
-    "check_input_file",
     "safe_load_pickle",
 ]
 
@@ -123,18 +122,6 @@ def _canonical(module: str, name: str) -> tuple[str, str]:
     if module == "numpy.core" or module.startswith("numpy.core."):
         module = "numpy._core" + module[len("numpy.core") :]
     return module, name
-
-
-def check_input_file(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` as a Path, or raise InputFileError when it is not a readable file."""
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputFileError(f"{p}: is a directory, expected a graph file")
-    if not os.access(p, os.R_OK):
-        raise InputFileError(f"{p}: file is not readable (permission denied)")
-    return p
 
 
 class RestrictedUnpickler(pickle.Unpickler):

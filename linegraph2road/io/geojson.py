@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from linegraph2road.errors import FormatError, GeoreferenceError, InputFileError
+from linegraph2road.errors import FormatError, GeoreferenceError
 from linegraph2road.georef import WGS84, Georeference, as_crs, transform_points
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io._atomic import atomic_path
-from linegraph2road.io._unpickle import check_input_file
+from linegraph2road.io._files import read_json
 from linegraph2road.io.nx import metric_edge_lengths, place_points
 
 if TYPE_CHECKING:
@@ -241,14 +241,8 @@ def read_geojson(
     """
     if coordinates not in ("auto", "lonlat", "pixel"):
         raise ValueError(f"coordinates must be 'auto', 'lonlat' or 'pixel', got {coordinates!r}")
-    p = check_input_file(path)
-    name = str(p)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputFileError(f"{name}: cannot read file ({exc.strerror})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{name}: not GeoJSON (invalid JSON: {exc})") from exc
+    name = str(path)
+    data = read_json(path, what="GeoJSON")
     lines = _lines(data, name)
     georef: Georeference | None
     member = data.get("l2r") if isinstance(data.get("l2r"), dict) else {}

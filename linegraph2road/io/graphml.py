@@ -33,7 +33,7 @@ import networkx as nx
 from linegraph2road.errors import FormatError, GeoreferenceError, GraphError
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io._atomic import atomic_path
-from linegraph2road.io._unpickle import check_input_file
+from linegraph2road.io._files import check_input_file
 from linegraph2road.io.nx import from_networkx, to_networkx
 
 if TYPE_CHECKING:

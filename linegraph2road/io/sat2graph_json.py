@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from linegraph2road.errors import FormatError, InputFileError
+from linegraph2road.errors import FormatError
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io._atomic import atomic_path
-from linegraph2road.io._unpickle import check_input_file
+from linegraph2road.io._files import read_json
 from linegraph2road.io.pickles import rowcol_to_xy, xy_to_rowcol
 
 if TYPE_CHECKING:
@@ -104,14 +104,8 @@ def read_sat2graph_json(
         Nodes ``(N, 2)`` float64 ``(x, y)`` pixels in file order; edges as in the file, made
         undirected (``i < j``, duplicates and self loops dropped).
     """
-    p = check_input_file(path)
-    name = str(p)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputFileError(f"{name}: cannot read file ({exc.strerror})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(name, f"invalid JSON: {exc}") from exc
+    name = str(path)
+    data = read_json(path, what="a Sat2Graph APLS JSON graph")
     if not isinstance(data, list) or len(data) != 2:
         kind = f"a list of {len(data)} items" if isinstance(data, list) else type(data).__name__
         raise _fail(name, f"expected a list [nodes, edges], got {kind}")
