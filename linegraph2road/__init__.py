@@ -8,6 +8,7 @@ from linegraph2road.errors import (
     GraphError,
     InputFileError,
     L2RError,
+    ParameterError,
     UnsafePickleError,
 )
 from linegraph2road.georef import Georeference
@@ -22,6 +23,7 @@ __all__ = [
     "GraphError",
     "InputFileError",
     "L2RError",
+    "ParameterError",
     "RoadGraph",
     "UnsafePickleError",
     "__version__",

@@ -13,6 +13,7 @@ __all__ = [
     "GraphError",
     "InputFileError",
     "L2RError",
+    "ParameterError",
     "UnsafePickleError",
 ]
 
@@ -39,3 +40,7 @@ class GraphError(L2RError, ValueError):
 
 class GeoreferenceError(L2RError, ValueError):
     """A missing, invalid or incompatible coordinate reference system or transform."""
+
+
+class ParameterError(L2RError, ValueError):
+    """A parameter value outside its valid range (a negative radius, an unknown variant...)."""
