@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from linegraph2road.errors import ParameterError
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
@@ -52,11 +54,11 @@ def _binarise(
     p = np.asarray(pred)
     g = np.asarray(gt)
     if p.ndim != 2 or g.ndim != 2:
-        raise ValueError(f"masks must be 2-D, got shapes {p.shape} and {g.shape}")
+        raise ParameterError(f"masks must be 2-D, got shapes {p.shape} and {g.shape}")
     if p.shape != g.shape:
-        raise ValueError(f"masks differ in shape: pred {p.shape}, gt {g.shape}")
+        raise ParameterError(f"masks differ in shape: pred {p.shape}, gt {g.shape}")
     if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
+        raise ParameterError(f"threshold must be finite, got {threshold}")
     return np.asarray(p >= threshold, dtype=bool), np.asarray(g >= threshold, dtype=bool)
 
 
@@ -125,7 +127,7 @@ def pixel_scores(
 
     Raises
     ------
-    ValueError
+    ParameterError
         If the masks are not 2-D or differ in shape, or the threshold is not finite.
     """
     p, g = _binarise(pred_mask, gt_mask, threshold)

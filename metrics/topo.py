@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from linegraph2road.errors import GraphError
+from linegraph2road.errors import GraphError, ParameterError
 from linegraph2road.graph import RoadGraph
 
 from . import _topo_kernels as _k
@@ -158,7 +158,7 @@ def _reference_rowcol(
 def _check_positive(**values: float) -> None:
     for name, v in values.items():
         if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+            raise ParameterError(f"{name} must be a positive finite number, got {v!r}")
 
 
 def topo(
@@ -220,7 +220,7 @@ def topo(
         If ``gt`` or ``pred`` is not a RoadGraph.
     GeoreferenceError
         If one graph is georeferenced and the other not, or ``gsd`` is not positive.
-    ValueError
+    ParameterError
         If a distance or angle tolerance is not positive.
     """
     for name, g in (("gt", gt), ("pred", pred)):
@@ -237,7 +237,7 @@ def topo(
         match_angle_tol=match_angle_tol,
     )
     if not math.isfinite(dedup_min_precision):
-        raise ValueError(f"dedup_min_precision must be finite, got {dedup_min_precision!r}")
+        raise ParameterError(f"dedup_min_precision must be finite, got {dedup_min_precision!r}")
     g_rc, p_rc = _reference_rowcol(gt, pred, gsd)
     return _topo_rowcol(
         g_rc,
