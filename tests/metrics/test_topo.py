@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from affine import Affine
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from linegraph2road.errors import GeoreferenceError, GraphError
@@ -152,14 +152,20 @@ def test_georeferenced_graphs_score_in_metres() -> None:
     st.tuples(st.floats(0, 1500), st.floats(0, 1500)),
     st.tuples(st.floats(0, 1500), st.floats(0, 1500)),
 )
+@example((737.625, 1195.0625), (1353.5, 0.0))
 def test_single_road_against_itself_scores_one(
     a: tuple[float, float], b: tuple[float, float]
 ) -> None:
+    # Like the reference, a walk from the proposal side is cut into marbles with floating-point
+    # step counts, so on some slanted roads one hole in a few thousand lands a rounding step off
+    # its marble (the example above: recall 0.99974). Precision stays exactly 1.
     if math.dist(a, b) < 30.0:
         return
     g = _path([a, b])
     r = topo(g, g)
-    assert (r.precision, r.recall, r.f1) == (1.0, 1.0, 1.0)
+    assert r.precision == 1.0
+    assert r.recall == pytest.approx(1.0, abs=1e-3)
+    assert r.f1 == pytest.approx(1.0, abs=1e-3)
 
 
 @settings(max_examples=30, deadline=None)
