@@ -133,3 +133,16 @@ def test_like_is_passed_to_readers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(g.nodes, [[0.5, 0.5], [1.5, 0.5]])
     s = read_graph(path, "samroad-spacenet", tile_size=10)
     np.testing.assert_array_equal(s.nodes, [[0.5, 10.5], [1.5, 10.5]])
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from linegraph2road.io._atomic import atomic_path
+
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o666 & ~mask
