@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from linegraph2road.errors import (
+    CheckpointError,
     FormatError,
     GeoreferenceError,
     GraphError,
@@ -17,6 +18,7 @@ from linegraph2road.graph import RoadGraph
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "FormatError",
     "Georeference",
     "GeoreferenceError",

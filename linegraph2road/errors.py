@@ -8,6 +8,7 @@ traceback. Messages say what was found and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "CheckpointError",
     "FormatError",
     "GeoreferenceError",
     "GraphError",
@@ -28,6 +29,10 @@ class InputFileError(L2RError, FileNotFoundError):
 
 class FormatError(L2RError, ValueError):
     """A file's content is not in the expected format (corrupt, truncated or wrong type)."""
+
+
+class CheckpointError(FormatError):
+    """A weights file that is corrupt, not a checkpoint, or made for another architecture/size."""
 
 
 class UnsafePickleError(FormatError):

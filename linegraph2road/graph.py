@@ -116,7 +116,8 @@ class RoadGraph:
         """Build a graph from unordered, possibly duplicated edge pairs.
 
         Pairs are ordered to ``i < j``, self loops dropped and duplicates merged (keeping the
-        highest probability). Edges come out sorted lexicographically.
+        highest probability). Edges keep the order of their first occurrence, so a file's edge
+        order survives reading (some reference evaluators depend on it).
         """
         e = np.asarray(edges)
         if e.size == 0:
@@ -133,13 +134,20 @@ class RoadGraph:
                 raise GraphError(f"edge_prob must have one value per edge ({len(keep)})")
             p = p[keep]
         if len(e):
-            order = np.lexsort((-(p if p is not None else np.zeros(len(e))), e[:, 1], e[:, 0]))
-            e = e[order]
-            first = np.ones(len(e), dtype=bool)
-            first[1:] = np.any(e[1:] != e[:-1], axis=1)
-            e = e[first]
+            # Group equal pairs (sorted by pair, then position), keep each group's first position.
+            order = np.lexsort((np.arange(len(e)), e[:, 1], e[:, 0]))
+            starts = np.ones(len(e), dtype=bool)
+            starts[1:] = np.any(e[order][1:] != e[order][:-1], axis=1)
+            group_first = order[starts]
             if p is not None:
-                p = p[order][first]
+                group_id = np.cumsum(starts) - 1
+                best = np.full(int(starts.sum()), -np.inf, dtype=np.float64)
+                np.maximum.at(best, group_id, p[order])
+                p = best.astype(np.float32)
+            by_position = np.argsort(group_first, kind="stable")
+            e = e[group_first[by_position]]
+            if p is not None:
+                p = p[by_position]
         return cls(np.asarray(nodes, dtype=np.float64), e, p, georef, meta or {})
 
     @classmethod
@@ -211,17 +219,20 @@ class RoadGraph:
         return self.replace(nodes=self.nodes[used], edges=new_id[self.edges])
 
     def equals(self, other: RoadGraph, *, atol: float = 0.0) -> bool:
-        """Same nodes (within ``atol`` pixels), same edges and same probabilities, in order."""
+        """Same graph: same nodes in the same order (within ``atol`` pixels), the same set of
+        edges (in any order) with the same probabilities. The georeference is not compared."""
         if self.nodes.shape != other.nodes.shape or self.edges.shape != other.edges.shape:
             return False
         if not np.allclose(self.nodes, other.nodes, atol=atol, rtol=0.0):
             return False
-        if not np.array_equal(self.edges, other.edges):
-            return False
         if (self.edge_prob is None) != (other.edge_prob is None):
             return False
+        a = np.lexsort((self.edges[:, 1], self.edges[:, 0]))
+        b = np.lexsort((other.edges[:, 1], other.edges[:, 0]))
+        if not np.array_equal(self.edges[a], other.edges[b]):
+            return False
         if self.edge_prob is not None and other.edge_prob is not None:
-            return bool(np.allclose(self.edge_prob, other.edge_prob, atol=1e-6))
+            return bool(np.allclose(self.edge_prob[a], other.edge_prob[b], atol=1e-6))
         return True
 
     def __repr__(self) -> str:

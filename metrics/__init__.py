@@ -1,9 +1,41 @@
 """Road-graph and mask metrics (installed as ``linegraph2road.metrics``).
 
-TOPO and APLS (Sat2Graph and CosmiQ variants) arrive with the evaluator issue; see SPEC.md
-"Evaluators". Nothing is exported yet.
+Native, deterministic re-implementations of the field's reference evaluators (SPEC.md
+"Evaluators"), numba-accelerated:
+
+* :func:`topo` - TOPO as Sat2Graph computes it;
+* :func:`apls` - APLS, ``variant="sat2graph"`` (what City-scale / Global-scale papers report) or
+  ``variant="cosmiq"`` (SpaceNet's official scorer). Never mix the two in one table;
+* :func:`pixel_scores` / :func:`cldice` - IoU, precision, recall, F1 and clDice of masks;
+* :mod:`.protocols` / :mod:`.evaluate` - benchmark protocols and per-image evaluation behind
+  ``l2r eval``.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from linegraph2road.metrics.apls import (
+    APLS_VARIANTS,
+    GEOMETRY_VERTEX_KEY,
+    AplsParameterError,
+    AplsResult,
+    apls,
+    apls_cosmiq,
+    apls_sat2graph,
+)
+from linegraph2road.metrics.pixel import PixelScores, cldice, pixel_scores
+from linegraph2road.metrics.topo import TopoResult, topo
+
+__all__ = [
+    "APLS_VARIANTS",
+    "GEOMETRY_VERTEX_KEY",
+    "AplsParameterError",
+    "AplsResult",
+    "PixelScores",
+    "TopoResult",
+    "apls",
+    "apls_cosmiq",
+    "apls_sat2graph",
+    "cldice",
+    "pixel_scores",
+    "topo",
+]

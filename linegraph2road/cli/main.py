@@ -18,10 +18,12 @@ def cli() -> None:
 
 def _register() -> None:
     from linegraph2road.cli.convert import convert
+    from linegraph2road.cli.evaluate import evaluate
     from linegraph2road.cli.info import info
     from linegraph2road.cli.mask2graph import mask2graph
+    from linegraph2road.cli.prep import prep
 
-    for command in (convert, info, mask2graph):
+    for command in (convert, evaluate, info, mask2graph, prep):
         cli.add_command(command)
 
 

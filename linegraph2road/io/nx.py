@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = [
+    "GEOMETRY_VERTEX_KEY",
     "from_networkx",
     "metric_edge_lengths",
     "place_points",
@@ -64,6 +65,10 @@ __all__ = [
     "to_networkx",
     "write_gpickle",
 ]
+
+#: ``RoadGraph.meta`` key: index of the first node that is an expanded edge-geometry vertex (the
+#: nodes before it are the networkx graph's own nodes). Absent when no geometry was expanded.
+GEOMETRY_VERTEX_KEY = "first_geometry_vertex"
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -284,11 +289,16 @@ def from_networkx(
         pixels, georef = xy, own if own is not None else like
     else:
         pixels, georef = place_points(xy, src_crs, like=like, transform=transform)
+    # Nodes from G.nodes come first; with expanded geometry, record where the geometry vertices
+    # start, so consumers (CosmiQ APLS picks control points among graph nodes) can tell them apart.
+    n_graph_nodes = len(index)
+    meta_out = {GEOMETRY_VERTEX_KEY: n_graph_nodes} if len(coords) > n_graph_nodes else {}
     return RoadGraph.from_edges(
         pixels,
         np.array(edges, dtype=np.int64).reshape(-1, 2),
         np.array(probs, dtype=np.float32) if all_prob and edges else None,
         georef,
+        meta_out,
     )
 
 
