@@ -31,7 +31,7 @@ import numpy as np
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import GraphError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.rasterize import disk_footprint, draw_segments
+from linegraph2road.rasterize import dilate, draw_discs, draw_segments
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -47,7 +47,6 @@ __all__ = [
     "node_angles",
     "overpass_mask",
     "road_mask",
-    "stamp_discs",
 ]
 
 
@@ -69,44 +68,6 @@ def _check_range(turn_min: float, turn_max: float) -> tuple[float, float]:
             f"turn_min={turn_min!r}, turn_max={turn_max!r}"
         )
     return lo, hi
-
-
-def _dilate(mask: NDArray[np.bool_], radius: float) -> NDArray[np.bool_]:
-    """Binary dilation by :func:`disk_footprint` (``radius`` px), as shifted ORs (zero border)."""
-    fp = disk_footprint(radius)
-    r = fp.shape[0] // 2
-    if r == 0:
-        return mask.copy()
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    for dy, dx in np.argwhere(fp) - r:
-        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-        out[yd, xd] |= mask[ys, xs]
-    return out
-
-
-def stamp_discs(points: ArrayLike, shape: tuple[int, int], *, radius: float) -> NDArray[np.bool_]:
-    """Discs of ``radius`` pixels around (K, 2) ``(x, y)`` points -> (H, W) bool mask.
-
-    Same pixels as :func:`linegraph2road.rasterize.draw_discs`: the disc of pixels whose centres
-    lie within ``radius`` of the centre of the pixel holding the point; points outside the tile
-    draw nothing (parts of discs outside are clipped).
-    """
-    h, w = _check_shape(shape)
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    out = np.zeros((h, w), dtype=bool)
-    cols = np.floor(p[:, 0]).astype(np.int64)
-    rows = np.floor(p[:, 1]).astype(np.int64)
-    inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    if not inside.any():
-        return out
-    off = np.argwhere(disk_footprint(max(float(radius), 0.0))) - int(np.floor(max(radius, 0.0)))
-    rr = rows[inside, None] + off[None, :, 0]
-    cc = cols[inside, None] + off[None, :, 1]
-    ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-    out[rr[ok], cc[ok]] = True
-    return out
 
 
 def road_mask(
@@ -133,7 +94,7 @@ def road_mask(
     h, w = _check_shape(shape)
     e = graph.edges
     lines = draw_segments(graph.nodes[e[:, 0]], graph.nodes[e[:, 1]], (h, w), width=1)
-    return _dilate(lines, (int(road_width) - 1) / 2.0)
+    return dilate(lines, (int(road_width) - 1) / 2.0)
 
 
 def node_angles(graph: RoadGraph) -> NDArray[np.float64]:
@@ -197,7 +158,7 @@ def keypoint_mask(
 ) -> NDArray[np.bool_]:
     """(H, W) bool discs of ``keypoint_radius`` px (paper: 3) at :func:`keypoint_nodes`."""
     ids = keypoint_nodes(graph, turn_min=turn_min, turn_max=turn_max)
-    return stamp_discs(graph.nodes[ids], shape, radius=keypoint_radius)
+    return draw_discs(graph.nodes[ids], shape, radius=keypoint_radius)
 
 
 def overpass_mask(
@@ -205,7 +166,7 @@ def overpass_mask(
 ) -> NDArray[np.bool_]:
     """(H, W) bool discs of ``overpass_radius`` px (paper: 3) at the (K, 2) ``(x, y)`` endpoints
     of edges in overpass/underpass crossings (see :mod:`~linegraph2road.data_prep.overpass`)."""
-    return stamp_discs(points, shape, radius=overpass_radius)
+    return draw_discs(points, shape, radius=overpass_radius)
 
 
 def dihedral_points(

@@ -53,7 +53,6 @@ from linegraph2road.data_prep.labels import (
     keypoint_nodes,
     overpass_mask,
     road_mask,
-    stamp_discs,
 )
 from linegraph2road.data_prep.overpass import find_crossings
 from linegraph2road.data_prep.tagged import TaggedGraph
@@ -63,6 +62,7 @@ from linegraph2road.io import write_graph
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io.raster import write_raster
 from linegraph2road.overlay import COLORS, blend_mask, draw_graph, draw_points, make_canvas
+from linegraph2road.rasterize import draw_discs
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -221,7 +221,7 @@ def build_tile_labels(
     g0 = canon.graph
     kp0 = keypoint_nodes(g0, turn_min=turn_min, turn_max=turn_max)
     road = road_mask(g0, (ch, cw), road_width=road_width)
-    keypoint = stamp_discs(g0.nodes[kp0], (ch, cw), radius=keypoint_radius)
+    keypoint = draw_discs(g0.nodes[kp0], (ch, cw), radius=keypoint_radius)
     found = find_crossings(
         canon, method=crossings, tau=tau, gamma=gamma, alpha=alpha, T=T, P=P, epsilon=epsilon
     )

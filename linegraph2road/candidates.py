@@ -53,6 +53,11 @@ def candidate_edges(points: ArrayLike, *, d_nei: float = DEFAULT_D_NEI) -> NDArr
     (E, 2) int64
         Pairs ``(i, j)`` with ``i < j``, unique, sorted lexicographically. Coincident points
         (distance 0) form a pair too.
+
+    The distance is ``numpy.hypot(dx, dy)``, decided exactly at the boundary: the KD-tree is
+    queried slightly wider and its pairs are filtered with ``hypot``, so a pair at exactly
+    ``d_nei`` (integer arc positions make these common in training labels) is always kept, not
+    lost to the tree's own rounding.
     """
     p = _check_points(points)
     d = float(d_nei)
@@ -60,7 +65,10 @@ def candidate_edges(points: ArrayLike, *, d_nei: float = DEFAULT_D_NEI) -> NDArr
         raise GraphError(f"d_nei must be a finite distance >= 0 pixels, got {d_nei!r}")
     if len(p) < 2:
         return np.zeros((0, 2), dtype=np.int64)
-    pairs = cKDTree(p).query_pairs(r=d, output_type="ndarray").astype(np.int64, copy=False)
+    slack = d * 1e-9 + 1e-9
+    pairs = cKDTree(p).query_pairs(r=d + slack, output_type="ndarray").astype(np.int64)
+    delta = p[pairs[:, 1]] - p[pairs[:, 0]]
+    pairs = pairs[np.hypot(delta[:, 0], delta[:, 1]) <= d]
     if len(pairs) == 0:
         return np.zeros((0, 2), dtype=np.int64)
     pairs = np.sort(pairs, axis=1)  # query_pairs already gives i < j; make it a guarantee

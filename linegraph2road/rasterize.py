@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from linegraph2road.errors import GraphError
 
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 
     from linegraph2road.graph import RoadGraph
 
-__all__ = ["disk_footprint", "draw_discs", "draw_segments", "render_road_mask"]
+__all__ = ["dilate", "disk_footprint", "draw_discs", "draw_segments", "render_road_mask"]
 
 
 def disk_footprint(radius: float) -> NDArray[np.bool_]:
@@ -27,6 +26,25 @@ def disk_footprint(radius: float) -> NDArray[np.bool_]:
     r = int(np.floor(radius))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
     return np.asarray(xx * xx + yy * yy <= radius * radius + 1e-9)
+
+
+def dilate(mask: NDArray[np.bool_], radius: float) -> NDArray[np.bool_]:
+    """Binary dilation by :func:`disk_footprint` (``radius`` px) with a zero border.
+
+    Shifted ORs, one per footprint pixel: several times faster than ``scipy.ndimage`` for the
+    small discs used here (measured on 2048 px label tiles).
+    """
+    fp = disk_footprint(radius)
+    r = fp.shape[0] // 2
+    if r == 0:
+        return mask.copy()
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for dy, dx in np.argwhere(fp) - r:
+        ys, yd = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+        xs, xd = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+        out[yd, xd] |= mask[ys, xs]
+    return out
 
 
 def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
@@ -64,24 +82,31 @@ def draw_segments(
     rows = np.floor(pts[:, 1]).astype(np.int64)
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
     out[rows[inside], cols[inside]] = True
-    if width > 1:
-        out = ndimage.binary_dilation(out, structure=disk_footprint((width - 1) / 2.0))
-    return out
+    return dilate(out, (width - 1) / 2.0) if width > 1 else out
 
 
 def draw_discs(
     points: ArrayLike, shape: tuple[int, int], *, radius: float = 3.0
 ) -> NDArray[np.bool_]:
-    """Discs of ``radius`` pixels around (K, 2) pixel ``(x, y)`` points -> (H, W) bool mask."""
+    """Discs of ``radius`` pixels around (K, 2) pixel ``(x, y)`` points -> (H, W) bool mask.
+
+    The disc of pixels whose centres lie within ``radius`` of the centre of the pixel holding the
+    point (:func:`disk_footprint`); points outside the mask draw nothing, discs are clipped.
+    """
     h, w = _check_shape(shape)
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     out = np.zeros((h, w), dtype=bool)
     cols = np.floor(p[:, 0]).astype(np.int64)
     rows = np.floor(p[:, 1]).astype(np.int64)
     inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-    out[rows[inside], cols[inside]] = True
-    if radius > 0 and inside.any():
-        out = ndimage.binary_dilation(out, structure=disk_footprint(radius))
+    if not inside.any():
+        return out
+    r = max(float(radius), 0.0)
+    off = np.argwhere(disk_footprint(r)) - int(np.floor(r))
+    rr = rows[inside, None] + off[None, :, 0]
+    cc = cols[inside, None] + off[None, :, 1]
+    ok = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+    out[rr[ok], cc[ok]] = True
     return out
 
 

@@ -67,3 +67,15 @@ def test_candidate_edges_rejects_bad_input() -> None:
         candidate_edges(np.array([[np.nan, 1.0], [0.0, 0.0]]))
     with pytest.raises(GraphError, match="d_nei"):
         candidate_edges(np.zeros((2, 2)), d_nei=-1.0)
+
+
+def test_pair_at_exactly_d_nei_is_kept_whatever_the_tree_rounding() -> None:
+    # The real case that found this: two label vertices exactly 64 px apart by numpy.hypot.
+    a = np.array([294.59860026, 111.05693679])
+    direction = np.array([-0.3378, 0.9412])
+    b = a + 64.0 * direction / np.hypot(*direction)
+    pts = np.array([a, b])
+    d = float(np.hypot(*(pts[1] - pts[0])))
+    edges = candidate_edges(pts, d_nei=d)
+    assert edges.tolist() == [[0, 1]]
+    assert candidate_edges(pts, d_nei=np.nextafter(d, 0)).tolist() == []

@@ -44,3 +44,29 @@ def test_segments_are_8_connected(x0: float, y0: float, x1: float, y1: float) ->
     _, n = ndimage.label(m, structure=np.ones((3, 3)))
     assert n == 1
     assert m[int(y0), int(x0)] and m[int(y1), int(x1)]
+
+
+@given(
+    pts=st.lists(st.tuples(st.floats(-5, 45), st.floats(-5, 35)), max_size=12),
+    radius=st.sampled_from([0.0, 1.0, 2.0, 2.5, 3.0]),
+)
+def test_draw_discs_equals_brute_force(pts: list[tuple[float, float]], radius: float) -> None:
+    p = np.array(pts, dtype=np.float64).reshape(-1, 2)
+    rows, cols = np.mgrid[0:30, 0:40]
+    expected = np.zeros((30, 40), dtype=bool)
+    for x, y in p:
+        cx, cy = np.floor(x), np.floor(y)
+        if 0 <= cx < 40 and 0 <= cy < 30:
+            expected |= (cols - cx) ** 2 + (rows - cy) ** 2 <= radius * radius + 1e-9
+    np.testing.assert_array_equal(draw_discs(p, (30, 40), radius=radius), expected)
+
+
+@given(radius=st.sampled_from([0.0, 1.0, 1.5, 3.0]), seed=st.integers(0, 1000))
+def test_dilate_equals_scipy(radius: float, seed: int) -> None:
+    from scipy import ndimage
+
+    from linegraph2road.rasterize import dilate
+
+    m = np.random.default_rng(seed).random((20, 25)) > 0.9
+    expected = ndimage.binary_dilation(m, structure=disk_footprint(radius)) if radius else m
+    np.testing.assert_array_equal(dilate(m, radius), expected)

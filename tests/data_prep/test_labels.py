@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from linegraph2road.data_prep.labels import (
     canonical_frame,
@@ -17,7 +15,6 @@ from linegraph2road.data_prep.labels import (
     keypoint_nodes,
     node_angles,
     road_mask,
-    stamp_discs,
 )
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import GraphError
@@ -72,18 +69,6 @@ def test_keypoint_mask_exact_disc() -> None:
     np.testing.assert_array_equal(m, want)
 
 
-@settings(max_examples=30, deadline=None)
-@given(
-    st.lists(st.tuples(st.floats(-5, 45), st.floats(-5, 35)), min_size=0, max_size=12),
-    st.sampled_from([0.0, 1.0, 2.0, 3.0, 2.5]),
-)
-def test_stamp_discs_equals_rasterize_draw_discs(pts: list, radius: float) -> None:
-    p = np.array(pts, dtype=np.float64).reshape(-1, 2)
-    np.testing.assert_array_equal(
-        stamp_discs(p, (30, 40), radius=radius), draw_discs(p, (30, 40), radius=radius)
-    )
-
-
 def test_road_mask_equals_render_road_mask_and_is_three_pixels_wide() -> None:
     rng = np.random.default_rng(3)
     nodes = rng.uniform(-10, 110, size=(30, 2))
@@ -102,9 +87,9 @@ def test_dihedral_points_round_trip_and_match_masks(code: int) -> None:
     np.testing.assert_array_equal(dihedral_points(q, shape, code, inverse=True), p)
     tshape = shape if code % 2 == 0 else shape[::-1]
     # a disc drawn in the transformed frame maps back onto the disc drawn in the original one
-    m = stamp_discs(q[:2], tshape, radius=2.0)
+    m = draw_discs(q[:2], tshape, radius=2.0)
     np.testing.assert_array_equal(
-        dihedral_mask_inverse(m, code), stamp_discs(p[:2], shape, radius=2.0)
+        dihedral_mask_inverse(m, code), draw_discs(p[:2], shape, radius=2.0)
     )
 
 

@@ -14,13 +14,14 @@ from affine import Affine
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from linegraph2road.data_prep.labels import dihedral_points, stamp_discs
+from linegraph2road.data_prep.labels import dihedral_points
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.data_prep.tile import TileLabels, build_tile_labels, write_tile_labels
 from linegraph2road.errors import FormatError, GraphError
 from linegraph2road.georef import Georeference
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io import read_graph
+from linegraph2road.rasterize import draw_discs
 
 from .test_overpass import finland_tile
 
@@ -88,7 +89,7 @@ def test_finland_overpass_mask_marks_the_osm_bridges(fixtures_dir: Path) -> None
     lab = build_tile_labels(tile, shape)
     assert lab.crossing_method == "tags"
     # the overpass mask is exactly the discs at the crossing edges' endpoints
-    np.testing.assert_array_equal(lab.overpass, stamp_discs(lab.overpass_points, shape, radius=3))
+    np.testing.assert_array_equal(lab.overpass, draw_discs(lab.overpass_points, shape, radius=3))
     g, refined = tile.graph, lab.graph.graph
     # each crossing edge pair of the refined graph is a bridge over a non-bridge road, and every
     # endpoint of the original bridge/road edges there has an overpass disc within tau + 1 px
