@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 
-
 class AplsParameterError(L2RError, ValueError):
     """An APLS parameter that cannot be used (unknown variant, non-positive distance, ...)."""
 

@@ -19,11 +19,13 @@ def cli() -> None:
 def _register() -> None:
     from linegraph2road.cli.convert import convert
     from linegraph2road.cli.evaluate import evaluate
+    from linegraph2road.cli.extract import extract
     from linegraph2road.cli.info import info
     from linegraph2road.cli.mask2graph import mask2graph
     from linegraph2road.cli.prep import prep
+    from linegraph2road.cli.train import train
 
-    for command in (convert, evaluate, info, mask2graph, prep):
+    for command in (convert, evaluate, extract, info, mask2graph, prep, train):
         cli.add_command(command)
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.base import MaskFrontend
+from linegraph2road.frontends.experts.checkpoint import build_experts
+from linegraph2road.frontends.fctl import build_fctl
+from linegraph2road.frontends.nl_linknet.build import build_nl_linknet
 from linegraph2road.frontends.sam import SamFrontend, SamSpec, load_sam_checkpoint
 
 __all__ = ["FRONTENDS", "SAM_SIZES", "build_frontend"]
@@ -70,6 +73,9 @@ def _build_sam(size: str, window_size: int, checkpoint: str | Path | None) -> Ma
 #: Front-end builders by name: ``(size, window_size, checkpoint) -> MaskFrontend``.
 FRONTENDS: dict[str, Callable[[str, int, str | Path | None], MaskFrontend]] = {
     "sam": _build_sam,
+    "experts": build_experts,
+    "nl-linknet": build_nl_linknet,
+    "fctl": build_fctl,
 }
 
 

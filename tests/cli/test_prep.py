@@ -242,6 +242,7 @@ def test_failed_tile_leaves_nothing_half_written(
     l2r: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from linegraph2road.data_prep import tile as tile_mod
+
     root = write_cityscale(tmp_path / "cs", [0, 1], size=64)
     out = tmp_path / "out"
 

@@ -148,6 +148,7 @@ def finland_tile(fixtures_dir: Path) -> tuple[TaggedGraph, tuple[int, int]]:
     """The Finland extract on a 1 m/px UTM grid over its extent, and the grid's shape."""
     from linegraph2road.data_prep import grid as grid_mod
     from linegraph2road.data_prep import osm
+
     src = osm.read_osm(fixtures_dir / "osm" / "finland_motorway_test.osm.pbf")
     grid = grid_mod.TileGrid.from_bounds(src.graph.meta["extent"], crs="EPSG:4326", gsd=1.0)
     return grid_mod.clip_to_grid(src, grid), grid.shape

@@ -1,0 +1,147 @@
+"""``l2r extract``."""
+
+from __future__ import annotations
+
+import click
+
+from linegraph2road.cli._errors import handle_errors
+from linegraph2road.cli.options import describe, output_path
+
+_FORMATS = (
+    "geojson",
+    "graphml",
+    "gpkg",
+    "cityscale",
+    "samroad-spacenet",
+    "sat2graph-json",
+    "gpickle",
+)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  l2r extract region_9_sat.tif -o region_9.geojson --checkpoint runs/cityscale/best.safetensors
+  l2r extract big_mosaic.tif -o roads.graphml --checkpoint model.safetensors --device cuda
+  l2r extract tile.png -o tile.p --format cityscale --checkpoint model.safetensors --windows 5
+  l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
+
+\b
+Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CONFIG.yaml`
+(starting from SAM's official sam_vit_b_01ec64.pth, which you download yourself).
+"""
+)
+@click.argument("image", type=click.Path(path_type=str))
+@output_path
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
+)
+@click.option(
+    "--sam-checkpoint",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Official SAM .pth; only checked against the model size (the l2r checkpoint already "
+    "holds the trained encoder).",
+)
+@click.option(
+    "--format",
+    "out_format",
+    type=click.Choice(_FORMATS),
+    default=None,
+    help="Output graph format (default: from the output's extension). gpkg is refused: it needs "
+    "GDAL vector drivers l2r does not depend on.",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Windows per axis (default: fewest with overlap > d_nei; 5 x 5 for 2048 px).",
+)
+@click.option(
+    "--gsd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when available), cpu, cuda or cuda:N.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["bf16", "fp32"]),
+    default=None,
+    help="Network precision (default: bf16 on CUDA, fp32 on CPU; bf16 is ~2.6x faster on CPU "
+    "but failed the benchmark's IoU >= 0.99 agreement check, see bench/bench_extract.py).",
+)
+@click.option(
+    "--save-masks",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    metavar="DIR",
+    help="Also write keypoint/road/overpass probability GeoTIFFs to DIR.",
+)
+@click.option("--t-topo", type=float, default=0.5, show_default=True, help="Edge threshold.")
+@click.option("--t-k", type=float, default=0.248, show_default=True, help="Keypoint threshold.")
+@click.option("--t-r", type=float, default=0.364, show_default=True, help="Road threshold.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+@handle_errors
+def extract(
+    image: str,
+    output: str,
+    checkpoint: str | None,
+    sam_checkpoint: str | None,
+    out_format: str | None,
+    windows: int | None,
+    gsd: float,
+    device: str,
+    precision: str | None,
+    save_masks: str | None,
+    t_topo: float,
+    t_k: float,
+    t_r: float,
+    progress: bool,
+) -> None:
+    """Extract a road graph from an image with a trained LineGraph2Road model.
+
+    \b
+    IMAGE is a GeoTIFF or PNG: 1-band grey, RGB, RGBA (alpha = validity), 8 or 16 bit (16 bit
+    is stretched between the 2 and 98 % percentiles); nodata pixels get no vertices or edges.
+    Georeferenced rasters are resampled to --gsd and the output is georeferenced (GeoJSON in
+    lon/lat, GraphML in the raster's CRS); every edge carries its probability "prob".
+    """
+    from linegraph2road.pipelines.extract import run_extract
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    result = run_extract(
+        image,
+        output,
+        checkpoint=checkpoint,
+        sam_checkpoint=sam_checkpoint,
+        out_format=out_format,
+        windows=windows,
+        gsd=gsd,
+        device=device,
+        precision=precision,
+        save_masks=save_masks,
+        thresholds={"t_topo": t_topo, "t_k": t_k, "t_r": t_r},
+        progress=progress,
+        echo=echo,
+    )
+    t = result.timings
+    echo(
+        f"{result.stats['windows']} windows, {result.stats['vertices']} vertices, "
+        f"{result.stats['candidate_edges']} candidate edges; {t['total']:.1f} s "
+        f"(encoder {t['encoder']:.1f}, decoder {t['decoder']:.1f}, scoring {t['scoring']:.1f})"
+    )
+    echo(describe(result.graph, output))

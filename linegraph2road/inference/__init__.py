@@ -1,0 +1,32 @@
+"""Sliding-window inference: imagery in, road graph out (SPEC "Data flow" 1-7).
+
+* :func:`extract_graph` (:mod:`.extract`): a LineGraph2Road model over an image or raster ->
+  :class:`ExtractResult` (graph with per-edge probability, optional masks, vertices, timings);
+* :class:`RasterSource` (:mod:`.imagery`): a raster read window by window as RGB uint8 at the
+  model's ground sampling distance (band, bit-depth, nodata and GSD handling);
+* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px).
+"""
+
+from __future__ import annotations
+
+from linegraph2road.inference.extract import PRECISIONS, TIMING_KEYS, ExtractResult, extract_graph
+from linegraph2road.inference.imagery import RasterSource, stretch_to_uint8
+from linegraph2road.inference.windows import (
+    DEFAULT_MIN_OVERLAP,
+    axis_offsets,
+    n_windows_for,
+    window_grid,
+)
+
+__all__ = [
+    "DEFAULT_MIN_OVERLAP",
+    "PRECISIONS",
+    "TIMING_KEYS",
+    "ExtractResult",
+    "RasterSource",
+    "axis_offsets",
+    "extract_graph",
+    "n_windows_for",
+    "stretch_to_uint8",
+    "window_grid",
+]

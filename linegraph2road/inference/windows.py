@@ -1,0 +1,157 @@
+"""Sliding-window layout: where the model's square windows go on an image.
+
+Windows are evenly spread along each axis, the first at 0 and the last flush with the far border
+(SAM-Road's layout: 5 x 5 windows of 512 px on a 2048 px tile, a stride of 384 px and an overlap of
+128 px). The number of windows per axis is the smallest that makes the overlap of neighbouring
+windows at least ``min_overlap`` pixels; with ``min_overlap = d_nei + 1`` every candidate edge
+(two vertices at most ``d_nei`` apart) lies entirely inside at least one window, so the topology
+head sees every candidate edge.
+
+An axis shorter than a window gets one window at 0 that reaches past the image: the extraction
+pads such an image with invalid (nodata) pixels and masks them out of the outputs.
+
+Coordinates: window origins are ``(row0, col0)`` integer pixels of the processed image; a window
+covers rows ``[row0, row0 + window)`` and columns ``[col0, col0 + window)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from linegraph2road.errors import ParameterError
+
+__all__ = ["DEFAULT_MIN_OVERLAP", "axis_offsets", "n_windows_for", "window_grid"]
+
+#: Default least overlap in pixels: the paper's d_nei = 64 plus one.
+DEFAULT_MIN_OVERLAP = 64 + 1
+
+
+def _check_positive(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def axis_offsets(length: int, *, window: int, n: int) -> list[int]:
+    """Start offsets of ``n`` windows of ``window`` px spread evenly over ``length`` px.
+
+    Parameters
+    ----------
+    length : int
+        Image size along the axis, pixels.
+    window : int
+        Window side, pixels.
+    n : int
+        Number of windows along the axis (1 when ``length <= window``).
+
+    Returns
+    -------
+    list of int
+        ``n`` offsets, increasing, the first 0 and the last ``length - window`` (0 when the image
+        is not longer than a window); offset ``i`` is ``round(i * (length - window) / (n - 1))``.
+    """
+    _check_positive("length", length)
+    _check_positive("window", window)
+    _check_positive("n", n)
+    span = max(length - window, 0)
+    if n == 1:
+        if span:
+            raise ParameterError(
+                f"one window of {window} px cannot cover {length} px; use more windows"
+            )
+        return [0]
+    if span == 0:
+        raise ParameterError(
+            f"{n} windows requested on an axis of {length} px, no longer than one window "
+            f"({window} px); use 1"
+        )
+    offsets = [round(i * span / (n - 1)) for i in range(n)]
+    if len(set(offsets)) != n:
+        raise ParameterError(
+            f"{n} windows of {window} px on {length} px would repeat windows; use fewer windows"
+        )
+    return offsets
+
+
+def n_windows_for(length: int, *, window: int = 512, min_overlap: int = DEFAULT_MIN_OVERLAP) -> int:
+    """The fewest windows along an axis whose neighbours overlap by ``>= min_overlap`` px.
+
+    Parameters
+    ----------
+    length : int
+        Image size along the axis, pixels.
+    window : int
+        Window side, pixels (default 512).
+    min_overlap : int
+        Least overlap of neighbouring windows, pixels (default 65 = d_nei + 1); must be smaller
+        than ``window``.
+
+    Returns
+    -------
+    int
+        1 when ``length <= window``; 5 for 2048 px with 512 px windows and the default overlap.
+    """
+    _check_positive("length", length)
+    _check_positive("window", window)
+    if not 0 <= min_overlap < window:
+        raise ParameterError(
+            f"min_overlap must lie in [0, window = {window}) pixels, got {min_overlap}"
+        )
+    span = length - window
+    if span <= 0:
+        return 1
+    n = max(2, math.ceil(span / (window - min_overlap)) + 1)
+    # Rounded offsets can make one step a pixel longer than span / (n - 1): check the real layout.
+    while True:
+        offsets = axis_offsets(length, window=window, n=n)
+        if min(b - a for a, b in itertools.pairwise(offsets)) <= window - min_overlap:
+            return n
+        n += 1
+
+
+def window_grid(
+    height: int,
+    width: int,
+    *,
+    window: int = 512,
+    n: int | None = None,
+    min_overlap: int = DEFAULT_MIN_OVERLAP,
+) -> list[tuple[int, int]]:
+    """Origins of the sliding windows over a ``height x width`` image, row by row.
+
+    Parameters
+    ----------
+    height, width : int
+        Image size in pixels (rows, columns).
+    window : int
+        Window side in pixels (default 512, the model's window).
+    n : int or None
+        Windows per axis. None (default): per axis, the fewest whose overlap is at least
+        ``min_overlap`` (:func:`n_windows_for`; 5 x 5 for 2048 x 2048). An explicit ``n`` is
+        used on every axis longer than a window (axes not longer than a window get 1); it may
+        give an overlap below ``min_overlap``, and then candidate edges that fit in no window get
+        no score.
+    min_overlap : int
+        Least overlap in pixels when ``n`` is None (default 65 = d_nei + 1).
+
+    Returns
+    -------
+    list of (int, int)
+        ``(row0, col0)`` of each window, row-major (all windows of the first window row first).
+        Windows never start outside the image; on an axis shorter than ``window`` the single
+        window reaches past the image (the caller pads).
+    """
+    _check_positive("height", height)
+    _check_positive("width", width)
+    if n is not None:
+        _check_positive("n", n)
+
+    def count(length: int) -> int:
+        if length <= window:
+            return 1
+        return n if n is not None else n_windows_for(length, window=window, min_overlap=min_overlap)
+
+    rows = axis_offsets(height, window=window, n=count(height))
+    cols = axis_offsets(width, window=window, n=count(width))
+    return [(r, c) for r in rows for c in cols]
