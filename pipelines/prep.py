@@ -27,7 +27,7 @@ from rasterio.windows import Window
 
 from linegraph2road.data_prep.datasets import DatasetTile, list_tiles, read_rgb
 from linegraph2road.data_prep.grid import TileGrid, check_overlap, clip_to_grid
-from linegraph2road.data_prep.osm import read_osm
+from linegraph2road.data_prep.sources import load_roads
 from linegraph2road.errors import GeoreferenceError
 from linegraph2road.io._atomic import atomic_path
 
@@ -203,11 +203,15 @@ def prep_osm(
         if raster is not None
         else TileGrid.from_bounds(bounds, crs=crs, gsd=gsd)
     )
-    roads = read_osm(osm, include_service=include_service, include_tracks=include_tracks)
+    roads = load_roads(osm, include_service=include_service, include_tracks=include_tracks)
     check_overlap(roads, root, what="the raster" if raster is not None else "the bounds")
     tiles = root.tiles(tile_size)
     stem = Path(raster).name.split(".")[0] if raster is not None else ""
-    base = {"kind": "osm", "osm": Path(osm).name, "highways": roads.graph.meta["highways"]}
+    base = {
+        "kind": "osm",
+        "osm": Path(osm).name,
+        "highways": roads.graph.meta.get("highways", "source has no highway filter"),
+    }
     if raster is not None:
         base["raster"] = Path(raster).name
     report = PrepReport()

@@ -108,7 +108,8 @@ Examples:
     "osm_file",
     required=True,
     type=click.Path(path_type=str),
-    help="OpenStreetMap file (.osm.pbf, .osm).",
+    help="OpenStreetMap file (.osm.pbf, .osm); also SpaceNet GeoJSON centerlines or any graph "
+    "file l2r reads (pixel graphs need --raster).",
 )
 @click.option(
     "--raster",

@@ -254,3 +254,19 @@ def test_failed_tile_leaves_nothing_half_written(
     with pytest.raises(OSError, match="No space left"):
         _cityscale_run(l2r, root, out, 1)
     assert _untouched(out)  # no partial file, no temp folder, no manifest
+
+
+def test_spacenet_geojson_centerlines_on_their_tile(
+    l2r: Run, tmp_path: Path, fixtures_dir: Path
+) -> None:
+    """`--osm` takes any road source: the real SpaceNet Vegas GeoJSON on its own GeoTIFF."""
+    d = fixtures_dir / "spacenet_vegas"
+    out = tmp_path / "vegas"
+    res = l2r(
+        "prep", "osm", "--osm", d / "AOI_2_Vegas_img0_gt.geojson",
+        "--raster", d / "RGB-PanSharpen_AOI_2_Vegas_img0.tif", "-o", out,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    labels = json.loads(next(out.glob("*_labels.json")).read_text())
+    assert labels["counts"]["positives"] > 0 and labels["counts"]["keypoints"] > 0
+    assert next(out.glob("*_road.tif")).exists()
