@@ -1,8 +1,11 @@
-"""``l2r extract``: image -> road graph with a trained LineGraph2Road checkpoint.
+"""``l2r extract``: image -> road graph with a trained checkpoint of any front-end.
 
-Orchestration only: load the model (:func:`load_extract_model`), open the raster
-(:class:`~linegraph2road.inference.RasterSource`), run
-:func:`~linegraph2road.inference.extract_graph`, then write the graph and the optional masks.
+Orchestration only. A LineGraph2Road checkpoint (front-end + topology head): load the model
+(:func:`load_extract_model`), open the raster (:class:`~linegraph2road.inference.RasterSource`),
+run :func:`~linegraph2road.inference.extract_graph`. A segmentation-only front-end (NL-LinkNet,
+FCtL, experts trained with their papers' recipes): segment
+(:func:`~linegraph2road.inference.segment.segment_image`), then
+:func:`~linegraph2road.mask2graph.mask_to_graph`. Then write the graph and the optional masks.
 Every output is written after the extraction finished, each atomically: an interrupted or failed
 run leaves no partial file.
 """
@@ -12,22 +15,40 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from linegraph2road.errors import FormatError, ParameterError
-from linegraph2road.frontends import SamFrontend, load_sam_checkpoint
+from linegraph2road.frontends import MASK_NAMES, SamFrontend, load_sam_checkpoint
+from linegraph2road.frontends.checkpoint import checkpoint_kind
+from linegraph2road.graph import RoadGraph
 from linegraph2road.inference import ExtractResult, RasterSource, extract_graph
+from linegraph2road.inference.segment import SegmentResult, check_image_size
 from linegraph2road.io import GRAPH_FORMATS, guess_format, write_graph
 from linegraph2road.io.raster import write_raster
+from linegraph2road.mask2graph import mask_to_graph
 from linegraph2road.model import LineGraph2Road, load_checkpoint
+from linegraph2road.pipelines.segment import (
+    check_frontend_name,
+    checkpoint_frontend_name,
+    load_segmenter,
+    segment_source,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from linegraph2road.georef import Georeference
 
 __all__ = [
     "CPU_DEFAULT_PRECISION",
     "NO_CHECKPOINT_MESSAGE",
     "OUTPUT_FORMATS",
+    "ExtractRun",
     "load_extract_model",
     "resolve_device",
     "run_extract",
@@ -35,8 +56,8 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-#: Graph formats ``l2r extract`` writes; ``gpkg`` is listed to be refused with a clear message.
-OUTPUT_FORMATS: tuple[str, ...] = (*GRAPH_FORMATS, "gpkg")
+#: Graph formats ``l2r extract`` writes.
+OUTPUT_FORMATS: tuple[str, ...] = GRAPH_FORMATS
 #: Default precision on CPU. ``bench/bench_extract.py`` found bf16 2.6x faster per 2048 image but
 #: its thresholded masks agreed with fp32 at IoU 0.983 (road) / 0.959 (keypoint) < 0.99 (random
 #: ViT-B weights, near-constant masks: a harsh test); so fp32 stays the CPU default until the
@@ -123,13 +144,7 @@ def load_extract_model(
 
 
 def _output_format(output: PathLike, out_format: str | None) -> str:
-    fmt = out_format or ("gpkg" if Path(output).suffix.lower() == ".gpkg" else guess_format(output))
-    if fmt == "gpkg":
-        raise FormatError(
-            "GeoPackage output needs GDAL's vector drivers (fiona/pyogrio), which l2r does not "
-            "depend on; write --format graphml (projected CRS, osmnx conventions) or geojson and "
-            "convert with `ogr2ogr -f GPKG out.gpkg graph.geojson`"
-        )
+    fmt = out_format or guess_format(output)
     if fmt not in GRAPH_FORMATS:
         raise FormatError(f"unknown output format {fmt!r}; choose one of {OUTPUT_FORMATS}")
     return fmt
@@ -144,11 +159,59 @@ def _thresholds(values: dict[str, float] | None) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class ExtractRun:
+    """What :func:`run_extract` returns.
+
+    Attributes
+    ----------
+    graph : RoadGraph
+        The graph written (pixel coordinates of the processed image, georeferenced).
+    method : {"topology", "mask2graph"}
+        ``"topology"``: coupled NMS + candidate graph + topology head (a LineGraph2Road
+        checkpoint); ``"mask2graph"``: road mask -> skeleton graph (a segmentation-only front-end).
+    detail : ExtractResult or SegmentResult
+        The inference result (timings, stats, masks).
+    timings : dict of str to float
+        Seconds: ``total`` (inference), ``write``, and the method's stages.
+    summary : str
+        One line for the CLI.
+    """
+
+    graph: RoadGraph
+    method: str
+    detail: ExtractResult | SegmentResult
+    timings: dict[str, float]
+    summary: str
+
+
+def _edge_confidence(graph: RoadGraph, road: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Mean road probability at 9 points along each edge (the mask2graph edge confidence)."""
+    if graph.num_edges == 0:
+        return np.zeros(0, np.float32)
+    h, w = road.shape
+    a, b = graph.nodes[graph.edges[:, 0]], graph.nodes[graph.edges[:, 1]]
+    total = np.zeros(graph.num_edges, np.float64)
+    fractions = np.linspace(0.0, 1.0, 9)
+    for f in fractions:
+        p = a * (1 - f) + b * f
+        c = np.clip(np.floor(p[:, 0]).astype(np.int64), 0, w - 1)
+        r = np.clip(np.floor(p[:, 1]).astype(np.int64), 0, h - 1)
+        total += road[r, c]
+    return np.clip(total / len(fractions), 0.0, 1.0).astype(np.float32)
+
+
+def _mask_graph(result: SegmentResult, road_threshold: float, params: dict[str, Any]) -> RoadGraph:
+    graph = mask_to_graph(result.road, threshold=road_threshold, georef=result.georef, **params)
+    return graph.replace(edge_prob=_edge_confidence(graph, result.road))
+
+
 def run_extract(
     image: PathLike,
     output: PathLike,
     *,
     checkpoint: PathLike | None,
+    frontend: str | None = None,
     sam_checkpoint: PathLike | None = None,
     out_format: str | None = None,
     windows: int | None = None,
@@ -157,17 +220,31 @@ def run_extract(
     precision: str | None = None,
     save_masks: PathLike | None = None,
     thresholds: dict[str, float] | None = None,
+    road_threshold: float = 0.5,
+    mask2graph: dict[str, Any] | None = None,
+    flips: bool = False,
     progress: bool = False,
     echo: Callable[[str], None] = print,
-) -> ExtractResult:
+) -> ExtractRun:
     """Extract the road graph of ``image`` and write it to ``output`` (see the module docstring).
+
+    The checkpoint decides the method: a LineGraph2Road model (front-end + topology head, from
+    ``l2r train`` with the default task) runs coupled NMS and the topology head; a
+    segmentation-only front-end (``task: segmentation``: NL-LinkNet, FCtL, experts) gives a road
+    mask that :func:`~linegraph2road.mask2graph.mask_to_graph` turns into a graph, each edge
+    carrying the mean road probability along it.
 
     Parameters
     ----------
     image, output : path
         Input raster (GeoTIFF, PNG...) and output graph file.
-    checkpoint, sam_checkpoint : path or None
-        See :func:`load_extract_model`.
+    checkpoint : path or None
+        l2r checkpoint; None is refused with :data:`NO_CHECKPOINT_MESSAGE`.
+    frontend : str or None
+        ``sam``, ``nl-linknet``, ``fctl`` or ``experts``: refuse a checkpoint of another
+        front-end; None = whatever the checkpoint holds.
+    sam_checkpoint : path or None
+        See :func:`load_extract_model` (LineGraph2Road SAM models only).
     out_format : str or None
         One of :data:`OUTPUT_FORMATS`; None = from the output's extension.
     windows : int or None
@@ -180,24 +257,43 @@ def run_extract(
     precision : {"fp32", "bf16"} or None
         None = bf16 on CUDA, :data:`CPU_DEFAULT_PRECISION` (fp32) on CPU.
     save_masks : path or None
-        Folder for ``{stem}_{keypoint,road,overpass}.tif`` float32 probability GeoTIFFs.
+        Folder for ``{stem}_{keypoint,road,overpass}.tif`` float32 probability GeoTIFFs (a
+        road-only front-end writes ``{stem}_road.tif`` alone).
     thresholds : dict or None
-        ``t_k``, ``t_r``, ``t_topo``, ``d_k``, ``d_r``, ``d_nei`` overrides.
+        Topology method: ``t_k``, ``t_r``, ``t_topo``, ``d_k``, ``d_r``, ``d_nei`` overrides.
+    road_threshold : float
+        mask2graph method: road probability threshold (default 0.5).
+    mask2graph : dict or None
+        mask2graph method: other :func:`~linegraph2road.mask2graph.mask_to_graph` keywords.
+    flips : bool
+        mask2graph method: 8-flip test-time augmentation.
     echo : callable
         Where progress lines go (the CLI passes stderr).
 
     Returns
     -------
-    ExtractResult
-        ``timings`` gains ``"write"`` (seconds writing outputs).
+    ExtractRun
     """
     fmt = _output_format(output, out_format)
     dev = resolve_device(device)
     prec = precision or ("bf16" if dev.type == "cuda" else CPU_DEFAULT_PRECISION)
     if checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
+    if checkpoint_kind(checkpoint) != "model":
+        if sam_checkpoint is not None:
+            raise ParameterError(
+                "--sam-checkpoint applies to LineGraph2Road SAM checkpoints; this checkpoint is a "
+                "segmentation-only front-end"
+            )
+        return _run_mask2graph(
+            image, output, fmt, checkpoint, frontend, windows, gsd, device, prec, save_masks,
+            road_threshold, mask2graph or {}, flips, progress, echo,
+        )  # fmt: skip
+    if flips:
+        raise ParameterError("--tta applies to segmentation-only front-ends (mask2graph method)")
     with RasterSource(image, gsd=gsd) as source:
         model, weights = load_extract_model(checkpoint, sam_checkpoint=sam_checkpoint)
+        check_frontend_name(checkpoint_frontend_name(model.frontend), frontend, checkpoint)
         echo(f"weights: {weights}")
         model.to(dev)
         for note in source.notes:
@@ -219,10 +315,67 @@ def run_extract(
         georef = source.georef
     start = time.perf_counter()
     if save_masks is not None and result.masks is not None:
-        folder = Path(save_masks)
-        stem = Path(image).stem
-        for name, plane in zip(("keypoint", "road", "overpass"), result.masks, strict=True):
-            write_raster(folder / f"{stem}_{name}.tif", plane, georef=georef)
+        _write_masks(save_masks, image, result.masks, (0, 1, 2), georef)
     write_graph(result.graph, output, fmt)
-    result.timings["write"] = time.perf_counter() - start
-    return result
+    timings = {**result.timings, "write": time.perf_counter() - start}
+    t, st = result.timings, result.stats
+    summary = (
+        f"{st['windows']} windows, {st['vertices']} vertices, {st['candidate_edges']} candidate "
+        f"edges; {t['total']:.1f} s (encoder {t['encoder']:.1f}, decoder {t['decoder']:.1f}, "
+        f"scoring {t['scoring']:.1f})"
+    )
+    return ExtractRun(result.graph, "topology", result, timings, summary)
+
+
+def _write_masks(
+    folder: PathLike,
+    image: PathLike,
+    masks: NDArray[np.float32],
+    channels: tuple[int, ...],
+    georef: Georeference | None,
+) -> None:
+    stem = Path(image).stem
+    for c in channels:
+        write_raster(Path(folder) / f"{stem}_{MASK_NAMES[c]}.tif", masks[c], georef=georef)
+
+
+def _run_mask2graph(
+    image: PathLike,
+    output: PathLike,
+    fmt: str,
+    checkpoint: PathLike,
+    frontend: str | None,
+    windows: int | None,
+    gsd: float,
+    device: str,
+    precision: str,
+    save_masks: PathLike | None,
+    road_threshold: float,
+    params: dict[str, Any],
+    flips: bool,
+    progress: bool,
+    echo: Callable[[str], None],
+) -> ExtractRun:
+    if not 0.0 <= road_threshold < 1.0:
+        raise ParameterError(f"--road-threshold must be in [0, 1), got {road_threshold}")
+    segmenter = load_segmenter(checkpoint, frontend=frontend)
+    with RasterSource(image, gsd=gsd) as source:
+        check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
+        echo(f"weights: {segmenter.description}; graph by mask2graph (no topology head)")
+        result = segment_source(
+            segmenter, source, device=device, precision=precision, windows=windows,
+            flips=flips, progress=progress, echo=echo,
+        )  # fmt: skip
+    start = time.perf_counter()
+    graph = _mask_graph(result, road_threshold, params)
+    vectorise = time.perf_counter() - start
+    start = time.perf_counter()
+    if save_masks is not None:
+        _write_masks(save_masks, image, result.masks, result.trained_channels, result.georef)
+    write_graph(graph, output, fmt)
+    timings = {**result.timings, "mask2graph": vectorise, "write": time.perf_counter() - start}
+    summary = (
+        f"{result.windows} windows; {result.timings['total']:.1f} s network + "
+        f"{vectorise:.1f} s mask2graph"
+    )
+    return ExtractRun(graph, "mask2graph", result, timings, summary)

@@ -37,7 +37,8 @@ def convert(
     Formats: geojson (RFC 7946 lon/lat when georeferenced, pixels otherwise), graphml (osmnx
     conventions), cityscale (Sat2Graph/City-scale/Global-scale pickle {(row, col): [...]}),
     samroad-spacenet (SAM-Road's flipped SpaceNet pickle), sat2graph-json (Go APLS input),
-    gpickle (CosmiQ networkx pickle).
+    gpickle (CosmiQ networkx pickle), gpkg (GeoPackage: edges and nodes layers in the graph's
+    CRS; any LineString layer is read).
     """
     from linegraph2road.pipelines.convert import convert_graph
 

@@ -6,16 +6,7 @@ import click
 
 from linegraph2road.cli._errors import handle_errors
 from linegraph2road.cli.options import describe, output_path
-
-_FORMATS = (
-    "geojson",
-    "graphml",
-    "gpkg",
-    "cityscale",
-    "samroad-spacenet",
-    "sat2graph-json",
-    "gpickle",
-)
+from linegraph2road.io import GRAPH_FORMATS
 
 
 @click.command(
@@ -25,10 +16,14 @@ Examples:
   l2r extract big_mosaic.tif -o roads.graphml --checkpoint model.safetensors --device cuda
   l2r extract tile.png -o tile.p --format cityscale --checkpoint model.safetensors --windows 5
   l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
+  l2r extract scene.tif -o roads.gpkg --frontend nl-linknet --checkpoint nl34.safetensors --tta
 
 \b
 Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CONFIG.yaml`
 (starting from SAM's official sam_vit_b_01ec64.pth, which you download yourself).
+LineGraph2Road checkpoints (any front-end + topology head) give the graph through coupled NMS
+and the topology head; segmentation-only checkpoints (nl_linknet.yaml, fctl.yaml,
+experts.yaml) through mask2graph on their road mask.
 """
 )
 @click.argument("image", type=click.Path(path_type=str))
@@ -40,6 +35,12 @@ Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CON
     help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
 )
 @click.option(
+    "--frontend",
+    type=click.Choice(["sam", "nl-linknet", "fctl", "experts"]),
+    default=None,
+    help="Front-end the checkpoint must hold (default: whatever it holds).",
+)
+@click.option(
     "--sam-checkpoint",
     type=click.Path(path_type=str),
     default=None,
@@ -49,10 +50,9 @@ Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CON
 @click.option(
     "--format",
     "out_format",
-    type=click.Choice(_FORMATS),
+    type=click.Choice(GRAPH_FORMATS),
     default=None,
-    help="Output graph format (default: from the output's extension). gpkg is refused: it needs "
-    "GDAL vector drivers l2r does not depend on.",
+    help="Output graph format (default: from the output's extension).",
 )
 @click.option(
     "--windows",
@@ -91,6 +91,25 @@ Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CON
 @click.option("--t-k", type=float, default=0.248, show_default=True, help="Keypoint threshold.")
 @click.option("--t-r", type=float, default=0.364, show_default=True, help="Road threshold.")
 @click.option(
+    "--road-threshold",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Segmentation-only checkpoints: road probability threshold for mask2graph.",
+)
+@click.option(
+    "--min-spur-length",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    help="Segmentation-only checkpoints: prune dead ends shorter than this (px).",
+)
+@click.option(
+    "--tta",
+    is_flag=True,
+    help="Segmentation-only checkpoints: average over the 8 flips/rotations (NL-LinkNet's TTA).",
+)
+@click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
 )
 @handle_errors
@@ -98,6 +117,7 @@ def extract(
     image: str,
     output: str,
     checkpoint: str | None,
+    frontend: str | None,
     sam_checkpoint: str | None,
     out_format: str | None,
     windows: int | None,
@@ -108,9 +128,12 @@ def extract(
     t_topo: float,
     t_k: float,
     t_r: float,
+    road_threshold: float,
+    min_spur_length: float,
+    tta: bool,
     progress: bool,
 ) -> None:
-    """Extract a road graph from an image with a trained LineGraph2Road model.
+    """Extract a road graph from an image with a trained model.
 
     \b
     IMAGE is a GeoTIFF or PNG: 1-band grey, RGB, RGBA (alpha = validity), 8 or 16 bit (16 bit
@@ -123,10 +146,11 @@ def extract(
     def echo(line: str) -> None:
         click.echo(line, err=True)
 
-    result = run_extract(
+    run = run_extract(
         image,
         output,
         checkpoint=checkpoint,
+        frontend=frontend,
         sam_checkpoint=sam_checkpoint,
         out_format=out_format,
         windows=windows,
@@ -135,13 +159,11 @@ def extract(
         precision=precision,
         save_masks=save_masks,
         thresholds={"t_topo": t_topo, "t_k": t_k, "t_r": t_r},
+        road_threshold=road_threshold,
+        mask2graph={"min_spur_length": min_spur_length},
+        flips=tta,
         progress=progress,
         echo=echo,
     )
-    t = result.timings
-    echo(
-        f"{result.stats['windows']} windows, {result.stats['vertices']} vertices, "
-        f"{result.stats['candidate_edges']} candidate edges; {t['total']:.1f} s "
-        f"(encoder {t['encoder']:.1f}, decoder {t['decoder']:.1f}, scoring {t['scoring']:.1f})"
-    )
-    echo(describe(result.graph, output))
+    echo(run.summary)
+    echo(describe(run.graph, output))

@@ -23,9 +23,10 @@ def _register() -> None:
     from linegraph2road.cli.info import info
     from linegraph2road.cli.mask2graph import mask2graph
     from linegraph2road.cli.prep import prep
+    from linegraph2road.cli.segment import segment
     from linegraph2road.cli.train import train
 
-    for command in (convert, evaluate, extract, info, mask2graph, prep, train):
+    for command in (convert, evaluate, extract, info, mask2graph, prep, segment, train):
         cli.add_command(command)
 
 

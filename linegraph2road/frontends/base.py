@@ -86,6 +86,9 @@ class MaskFrontend(nn.Module, abc.ABC):
         Side in pixels of the square windows the front-end takes (512 by default for SAM).
     weights_description : str
         Human-readable origin of the current weights.
+    trained_channels : tuple of int
+        Mask channels the model predicts: ``(0, 1, 2)``, or ``(1,)`` for road-only models (the
+        segmentation papers' task), whose other channels hold a constant "absent" logit.
     """
 
     mask_names: tuple[str, ...] = MASK_NAMES
@@ -93,6 +96,7 @@ class MaskFrontend(nn.Module, abc.ABC):
     stride: int
     window_size: int
     weights_description: str = "random init (no checkpoint)"
+    trained_channels: tuple[int, ...] = (0, 1, 2)
     pixel_mean: torch.Tensor
     pixel_std: torch.Tensor
 

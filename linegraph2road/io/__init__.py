@@ -9,6 +9,7 @@ format                    what                                          module
 ``"samroad-spacenet"``    SAM-Road SpaceNet pickle, keys flipped        :mod:`.pickles`
 ``"sat2graph-json"``      Sat2Graph Go APLS ``[nodes, edges]`` JSON     :mod:`.sat2graph_json`
 ``"gpickle"``             networkx graph pickle (CosmiQ APLS)           :mod:`.nx`
+``"gpkg"``                GeoPackage, ``edges`` and ``nodes`` layers    :mod:`.gpkg`
 ========================  ============================================  ==========================
 
 Every reader returns a :class:`~linegraph2road.graph.RoadGraph` in library pixel coordinates
@@ -31,6 +32,7 @@ from linegraph2road.graph import RoadGraph
 from linegraph2road.io._files import check_input_file, read_json
 from linegraph2road.io._unpickle import safe_load_pickle
 from linegraph2road.io.geojson import read_geojson, write_geojson
+from linegraph2road.io.gpkg import read_gpkg, write_gpkg
 from linegraph2road.io.graphml import read_graphml, write_graphml
 from linegraph2road.io.nx import from_networkx, read_gpickle, to_networkx, write_gpickle
 from linegraph2road.io.pickles import (
@@ -58,6 +60,7 @@ GRAPH_FORMATS: tuple[str, ...] = (
     "samroad-spacenet",
     "sat2graph-json",
     "gpickle",
+    "gpkg",
 )
 
 _READERS: dict[str, Callable[..., RoadGraph]] = {
@@ -67,6 +70,7 @@ _READERS: dict[str, Callable[..., RoadGraph]] = {
     "samroad-spacenet": read_samroad_spacenet_pickle,
     "sat2graph-json": read_sat2graph_json,
     "gpickle": read_gpickle,
+    "gpkg": read_gpkg,
 }
 _WRITERS: dict[str, Callable[..., None]] = {
     "geojson": write_geojson,
@@ -75,6 +79,7 @@ _WRITERS: dict[str, Callable[..., None]] = {
     "samroad-spacenet": write_samroad_spacenet_pickle,
     "sat2graph-json": write_sat2graph_json,
     "gpickle": write_gpickle,
+    "gpkg": write_gpkg,
 }
 _EXTENSIONS = {
     ".geojson": "geojson",
@@ -83,6 +88,7 @@ _EXTENSIONS = {
     ".pickle": "cityscale",
     ".pkl": "cityscale",
     ".gpickle": "gpickle",
+    ".gpkg": "gpkg",
 }
 _FORMAT_LIST = ", ".join(GRAPH_FORMATS)
 
@@ -149,7 +155,7 @@ def read_graph(
         The raster grid to place the graph on (pixel formats just attach it).
     **options
         Passed to the format's reader (e.g. ``tile_size`` for ``"samroad-spacenet"``,
-        ``expand_geometry`` for ``"gpickle"``/``"graphml"``).
+        ``expand_geometry`` for ``"gpickle"``/``"graphml"``, ``layer`` for ``"gpkg"``).
 
     Returns
     -------

@@ -23,6 +23,7 @@ EXTENSION = {
     "samroad-spacenet": ".p",
     "sat2graph-json": ".json",
     "gpickle": ".gpickle",
+    "gpkg": ".gpkg",
 }
 
 
@@ -34,6 +35,7 @@ def test_public_names() -> None:
         "samroad-spacenet",
         "sat2graph-json",
         "gpickle",
+        "gpkg",
     )
     for name in l2rio.__all__:
         assert hasattr(l2rio, name)
@@ -49,6 +51,7 @@ def test_public_names() -> None:
         ("a.pickle", "cityscale"),
         ("a.pkl", "cityscale"),
         ("a.gpickle", "gpickle"),
+        ("a.GPKG", "gpkg"),
     ],
 )
 def test_guess_by_extension(name: str, fmt: str) -> None:

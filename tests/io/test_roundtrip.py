@@ -133,6 +133,16 @@ def test_gpickle(graph: RoadGraph, georef: Georeference | None) -> None:
 
 
 @SETTINGS
+@given(road_graphs(), st.none() | georefs())
+def test_gpkg(graph: RoadGraph, georef: Georeference | None) -> None:
+    g = graph.with_georef(georef)
+    back = _round_trip(g, "gpkg", ".gpkg")
+    _same(g, back, atol=1e-6)
+    np.testing.assert_array_equal(back.edges, g.edges)  # edge order is kept too
+    assert back.georef == georef
+
+
+@SETTINGS
 @given(road_graphs(), georefs(), st.sampled_from(["pixel", "crs"]))
 def test_networkx(graph: RoadGraph, georef: Georeference, coords: str) -> None:
     g = graph.with_georef(georef)

@@ -181,6 +181,7 @@ class ExpertsFrontend(MaskFrontend):
         self.spec, self.routing, self.seed = spec, routing, seed
         self.window_size = int(window_size)
         self.stride = spec.expert.feature_stride
+        self.trained_channels = (1,) if spec.expert.out_channels == 1 else (0, 1, 2)
         self.feature_dim = spec.expert.feature_dim
         self._set_normalization(mean=PIXEL_MEAN, std=PIXEL_STD)
         self.embedder = embedder if embedder is not None else EmbeddingNet(spec=spec.embedding)

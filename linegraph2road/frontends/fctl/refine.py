@@ -233,6 +233,10 @@ class RefinementNet(nn.Module):
         )
         self.classifier = nn.Conv2d(self.widths[0], self.num_classes, 1)
 
+    def describe(self) -> dict[str, object]:
+        """Constructor keywords (JSON-serialisable): ``RefinementNet(**describe())`` rebuilds it."""
+        return {"num_classes": self.num_classes, "widths": list(self.widths)}
+
     @staticmethod
     def _encode(stream: nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
         skips = []

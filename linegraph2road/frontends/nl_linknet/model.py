@@ -270,6 +270,7 @@ class NLLinkNetFrontend(MaskFrontend):
         if mask_channels not in (1, len(self.mask_names)):
             raise ParameterError(f"mask_channels must be 1 (road only) or 3, got {mask_channels}")
         self.spec, self.mask_channels = spec, mask_channels
+        self.trained_channels = (1,) if mask_channels == 1 else (0, 1, 2)
         self.window_size, self.stride, self.feature_dim = int(window_size), 4, spec.feature_dim
         self._set_normalization(mean=NL_LINKNET_MEAN, std=NL_LINKNET_STD)
         self.net = NLLinkNet(spec=spec, out_channels=mask_channels)

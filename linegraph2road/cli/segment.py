@@ -1,0 +1,133 @@
+"""``l2r segment``."""
+
+from __future__ import annotations
+
+import click
+
+from linegraph2road.cli._errors import handle_errors
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  l2r segment scene.tif -o scene_road.tif --checkpoint nl34.safetensors
+  l2r segment scene.tif -o scene_road.tif --frontend nl-linknet --checkpoint nl34.safetensors --tta
+  l2r segment ortho.tif -o ortho_road.tif --frontend fctl --checkpoint fctl.safetensors
+  l2r segment scene.tif -o masks.tif --checkpoint cityscale.safetensors --all-masks
+  l2r segment tile.png -o tile_road.png --checkpoint experts.safetensors --threshold 0.5
+
+\b
+Weights: none ship with l2r. Any l2r checkpoint works: a segmentation-only front-end
+(`l2r train nl_linknet.yaml`, fctl.yaml, experts.yaml) or a LineGraph2Road model (its front-end's
+masks).
+"""
+)
+@click.argument("image", type=click.Path(path_type=str))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=str),
+    help="Output GeoTIFF (.tif) of float32 probabilities, georeferenced like the processed "
+    "image; PNG with --threshold. Written atomically.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
+)
+@click.option(
+    "--frontend",
+    type=click.Choice(["sam", "nl-linknet", "fctl", "experts"]),
+    default=None,
+    help="Front-end the checkpoint must hold (default: whatever it holds).",
+)
+@click.option(
+    "--all-masks", is_flag=True, help="Write 3 bands keypoint, road, overpass (default: road)."
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Write a uint8 0/1 mask of probability > THRESHOLD instead of probabilities.",
+)
+@click.option(
+    "--windows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Windows per axis (default: the fewest with 1/8-window overlap; FCtL: paper's patches).",
+)
+@click.option(
+    "--gsd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--precision",
+    type=click.Choice(["bf16", "fp32"]),
+    default=None,
+    help="Network precision (default: bf16 on CUDA, fp32 on CPU).",
+)
+@click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations (NL-LinkNet's TTA).")
+@click.option(
+    "--tta-scales",
+    is_flag=True,
+    help="Also average over scales 0.75, 1, 1.25 (NL-LinkNet only; the paper's multi-scale test).",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+@handle_errors
+def segment(
+    image: str,
+    output: str,
+    checkpoint: str | None,
+    frontend: str | None,
+    all_masks: bool,
+    threshold: float | None,
+    windows: int | None,
+    gsd: float,
+    device: str,
+    precision: str | None,
+    tta: bool,
+    tta_scales: bool,
+    progress: bool,
+) -> None:
+    """Write the road probability mask of an image (segmentation only, no graph).
+
+    \b
+    IMAGE is a GeoTIFF or PNG (1-band, RGB, RGBA, 8 or 16 bit; nodata pixels get 0), resampled
+    to --gsd when georeferenced. The output has the processed image's grid and georeference.
+    """
+    from linegraph2road.pipelines.segment import run_segment
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    result = run_segment(
+        image,
+        output,
+        checkpoint=checkpoint,
+        frontend=frontend,
+        all_masks=all_masks,
+        threshold=threshold,
+        windows=windows,
+        gsd=gsd,
+        device=device,
+        precision=precision,
+        flips=tta,
+        scales=(0.75, 1.0, 1.25) if tta_scales else (1.0,),
+        progress=progress,
+        echo=echo,
+    )
+    h, w = result.valid.shape
+    road = result.road[result.valid]
+    share = float((road > 0.5).mean()) if road.size else 0.0
+    echo(
+        f"{result.windows} windows; {result.timings['total']:.1f} s; wrote {output} ({w} x {h} px, "
+        f"{100 * share:.1f} % road at 0.5)"
+    )

@@ -1,0 +1,214 @@
+"""``l2r segment``: image -> georeferenced road probability GeoTIFF, with any front-end.
+
+Orchestration only: load the front-end of a checkpoint (:func:`load_segmenter`: a
+segmentation-only front-end from ``l2r train`` with ``task: segmentation``, an experts
+checkpoint, or the front-end of a LineGraph2Road model), open the raster
+(:class:`~linegraph2road.inference.RasterSource`), run
+:func:`~linegraph2road.inference.segment.segment_image` and write the probabilities atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from linegraph2road.errors import CheckpointError, FormatError, ParameterError
+from linegraph2road.frontends import MaskFrontend
+from linegraph2road.frontends.checkpoint import checkpoint_kind, load_frontend
+from linegraph2road.frontends.fctl import RefinementNet
+from linegraph2road.inference import RasterSource
+from linegraph2road.inference.segment import SegmentResult, check_image_size, segment_image
+from linegraph2road.io.raster import write_raster
+
+__all__ = ["FRONTEND_NAMES", "Segmenter", "load_segmenter", "run_segment"]
+
+PathLike = str | os.PathLike[str]
+
+#: Front-end families ``--frontend`` accepts.
+FRONTEND_NAMES: tuple[str, ...] = ("sam", "nl-linknet", "fctl", "experts")
+
+NO_CHECKPOINT_MESSAGE = (
+    "no weights: l2r segment needs a trained checkpoint (--checkpoint FILE.safetensors); none "
+    "ships with l2r and random weights are never run. Train one with `l2r prep` + `l2r train "
+    "nl_linknet.yaml` (or fctl.yaml, experts.yaml, cityscale.yaml)"
+)
+
+
+class Segmenter(NamedTuple):
+    """A loaded front-end: the network, FCtL's refiner (or None), the checkpoint's kind
+    (``"model"``, ``"frontend"``, ``"experts"``) and a one-line description of the weights."""
+
+    frontend: MaskFrontend
+    refiner: RefinementNet | None
+    kind: str
+    description: str
+
+
+def checkpoint_frontend_name(frontend: MaskFrontend) -> str:
+    """The registry name (``sam``, ``nl-linknet``, ``fctl``, ``experts``) of a front-end."""
+    return str(frontend.describe().get("frontend"))
+
+
+def check_frontend_name(found: str, wanted: str | None, checkpoint: PathLike) -> None:
+    """Refuse a checkpoint whose front-end is not the ``--frontend`` asked for."""
+    if wanted is None:
+        return
+    if wanted not in FRONTEND_NAMES:
+        raise ParameterError(f"unknown front-end {wanted!r}; choose one of {FRONTEND_NAMES}")
+    if found != wanted:
+        raise CheckpointError(
+            f"{Path(checkpoint).name} holds a {found} front-end, not {wanted}; pass "
+            f"--frontend {found} or a checkpoint trained with --frontend {wanted}"
+        )
+
+
+def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) -> Segmenter:
+    """The front-end of any l2r checkpoint, checked against the front-end asked for.
+
+    Parameters
+    ----------
+    checkpoint : path or None
+        l2r checkpoint (None is refused: random weights are never run).
+    frontend : str or None
+        Expected family; None = whatever the checkpoint holds.
+
+    Raises
+    ------
+    ParameterError
+        No checkpoint; unknown family.
+    InputFileError, CheckpointError
+        Missing, corrupt or foreign file; a checkpoint of another family.
+    """
+    if checkpoint is None:
+        raise ParameterError(NO_CHECKPOINT_MESSAGE)
+    kind = checkpoint_kind(checkpoint)
+    if kind == "model":
+        from linegraph2road.model import load_checkpoint
+
+        model, _ = load_checkpoint(Path(checkpoint))
+        fe, refiner = model.frontend, None
+    else:
+        fe, refiner, _ = load_frontend(checkpoint)
+    name = checkpoint_frontend_name(fe)
+    check_frontend_name(name, frontend, checkpoint)
+    arch = fe.describe()
+    text = (
+        f"{fe.weights_description}: {name}/{arch.get('size')}, window {fe.window_size}, "
+        f"{'road only' if tuple(fe.trained_channels) == (1,) else 'keypoint/road/overpass'}"
+    )
+    if refiner is not None:
+        text += ", with the contextual refinement network"
+    return Segmenter(fe.eval(), refiner, kind, text)
+
+
+def segment_source(
+    segmenter: Segmenter,
+    source: RasterSource,
+    *,
+    device: str = "auto",
+    precision: str | None = None,
+    windows: int | None = None,
+    flips: bool = False,
+    scales: Sequence[float] = (1.0,),
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> SegmentResult:
+    """Run :func:`segment_image` on an opened raster with device/precision defaults resolved."""
+    from linegraph2road.pipelines.extract import resolve_device
+
+    check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
+    dev = resolve_device(device)
+    prec = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    segmenter.frontend.to(dev)
+    if segmenter.refiner is not None:
+        segmenter.refiner.to(dev)
+    for note in source.notes:
+        echo(f"note: {note}")
+    echo(f"segmenting {source.shape[1]} x {source.shape[0]} px on {dev} ({prec})")
+    return segment_image(
+        segmenter.frontend,
+        source,
+        n_windows=windows,
+        flips=flips,
+        scales=scales,
+        refiner=segmenter.refiner,
+        device=dev,
+        precision=prec,
+        progress=progress,
+    )
+
+
+def run_segment(
+    image: PathLike,
+    output: PathLike,
+    *,
+    checkpoint: PathLike | None,
+    frontend: str | None = None,
+    all_masks: bool = False,
+    threshold: float | None = None,
+    windows: int | None = None,
+    gsd: float = 1.0,
+    device: str = "auto",
+    precision: str | None = None,
+    flips: bool = False,
+    scales: Sequence[float] = (1.0,),
+    progress: bool = False,
+    echo: Callable[[str], None] = print,
+) -> SegmentResult:
+    """Segment ``image`` and write the georeferenced road probability to ``output``.
+
+    Parameters
+    ----------
+    image, output : path
+        Input raster; output GeoTIFF (``.tif``/``.tiff``; PNG when ``threshold`` is given and
+        the image has no georeference).
+    checkpoint, frontend
+        See :func:`load_segmenter`.
+    all_masks : bool
+        Write the 3 bands keypoint, road, overpass instead of the road band alone.
+    threshold : float or None
+        Write a binary uint8 0/1 mask of ``probability > threshold`` instead of float32
+        probabilities.
+    windows, gsd, device, precision, flips, scales, progress
+        As ``l2r extract`` (flips/scales: test-time augmentation).
+
+    Returns
+    -------
+    SegmentResult
+    """
+    out = Path(output)
+    if out.suffix.lower() not in (".tif", ".tiff", ".png"):
+        raise FormatError(f"{out.name}: l2r segment writes GeoTIFF (.tif) or PNG (.png)")
+    if out.suffix.lower() == ".png" and threshold is None:
+        raise FormatError("PNG holds 8-bit masks: pass --threshold, or write a .tif")
+    if threshold is not None and not 0.0 <= threshold < 1.0:
+        raise ParameterError(f"--threshold must be in [0, 1), got {threshold}")
+    segmenter = load_segmenter(checkpoint, frontend=frontend)
+    if not all_masks and 1 not in segmenter.frontend.trained_channels:
+        raise CheckpointError("this model predicts no road mask")
+    with RasterSource(image, gsd=gsd) as source:
+        check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
+        echo(f"weights: {segmenter.description}")
+        result = segment_source(
+            segmenter,
+            source,
+            device=device,
+            precision=precision,
+            windows=windows,
+            flips=flips,
+            scales=scales,
+            progress=progress,
+            echo=echo,
+        )
+    data: np.ndarray = result.masks if all_masks else result.road
+    if threshold is not None:
+        data = (data > threshold).astype(np.uint8)
+    georef = result.georef if out.suffix.lower() != ".png" else None
+    if out.suffix.lower() == ".png" and result.georef is not None:
+        echo("note: PNG holds no georeference; write a .tif to keep it")
+    write_raster(out, data, georef=georef)
+    return result
