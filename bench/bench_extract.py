@@ -156,11 +156,15 @@ def stage_table(runs: dict[str, dict[str, Any]]) -> None:
 def bf16_agreement(image: Path, size: str, checkpoint: Path | None = None) -> None:
     torch.manual_seed(0)
     model = build_model(size).eval() if checkpoint is None else load_checkpoint(checkpoint)[0]
-    size = size if checkpoint is None else checkpoint.name
+    weights = "random weights" if checkpoint is None else f"trained checkpoint {checkpoint.name}"
+    w = model.window_size
     with RasterSource(image) as src:
-        wins = [
-            src.read(r, c, 512, 512)[0] for r, c in ((0, 0), (384, 768), (1152, 384), (1536, 1536))
-        ]
+        h_img, w_img = src.shape
+        if (h_img, w_img) == (2048, 2048):  # the synthetic scene: windows on and off the roads
+            origins = [(0, 0), (384, 768), (1152, 384), (1536, 1536)]
+        else:  # the four corner windows
+            origins = [(r, c) for r in (0, max(h_img - w, 0)) for c in (0, max(w_img - w, 0))]
+        wins = [src.read(r, c, w, w)[0] for r, c in origins]
     batch = torch.from_numpy(np.stack(wins))
     times = {}
     with torch.no_grad():
@@ -173,7 +177,7 @@ def bf16_agreement(image: Path, size: str, checkpoint: Path | None = None) -> No
             t = time.perf_counter()
             p16 = model.predict_window(batch).mask_probs.float().numpy()
         times["bf16"] = (time.perf_counter() - t) / len(wins)
-    print(f"\nbf16 vs fp32 on {len(wins)} windows ({size}, network masks, random weights):")
+    print(f"\nbf16 vs fp32 on {len(wins)} windows of {image.name} ({size}, {weights}):")
     print(f"  front-end per window: fp32 {times['fp32']:.2f} s, bf16 {times['bf16']:.2f} s "
           f"(x{times['fp32'] / times['bf16']:.2f})")  # fmt: skip
     for c, name, q in ((1, "road", 0.90), (0, "keypoint", 0.99)):
@@ -192,6 +196,12 @@ def main() -> None:
     ap.add_argument("--mem-size", default="tiny", help="front-end size for the RSS check (tiny)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--checkpoint", type=Path, help="trained l2r checkpoint for the bf16 check")
+    ap.add_argument(
+        "--agreement-image",
+        type=Path,
+        help="raster for the bf16 check alone (skips timing and memory), e.g. the Vegas tile "
+        "with a checkpoint from `python bench/learn_smoke.py --save smoke.safetensors`",
+    )
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -200,6 +210,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         run_child(args)
+        return
+    if args.agreement_image is not None:
+        bf16_agreement(args.agreement_image, args.size, args.checkpoint)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip

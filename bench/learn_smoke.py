@@ -1,6 +1,7 @@
 """Does the training machinery learn? The tiny model on the real Vegas tile, a few minutes of CPU.
 
-Run ``python bench/learn_smoke.py [--steps 600] [--seed 0]``.
+Run ``python bench/learn_smoke.py [--steps 600] [--seed 0] [--save smoke.safetensors]``
+(``--save`` keeps the trained checkpoint, e.g. for ``bench/bench_extract.py --checkpoint``).
 
 1. Labels: the real SpaceNet Vegas tile (``../shared/fixtures/spacenet_vegas/``) resampled to
    the model GSD of 1 m/px (352 x 352 px) and labelled from its GeoJSON ground truth with the
@@ -31,7 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from linegraph2road.model import build_model  # noqa: E402
+from linegraph2road.model import build_model, save_checkpoint  # noqa: E402
 from linegraph2road.training import (  # noqa: E402
     TileDataset,
     Trainer,
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=600, help="optimiser steps (default 600)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=None, help="override optim.lr")
+    ap.add_argument("--save", type=Path, help="also write the trained l2r checkpoint here")
     args = ap.parse_args()
     if not VEGAS.is_dir():
         sys.exit(f"fixtures not found at {VEGAS} (set L2R_FIXTURES)")
@@ -99,6 +101,8 @@ def main() -> None:
         result = trainer.fit(max_steps=args.steps)
         wall = time.perf_counter() - t0
         after = window_scores(model, fixed)
+        if args.save is not None:
+            save_checkpoint(model, args.save, cfg.to_dict())
     n_cand = sum(len(s.labels) for s in fixed)
     n_pos = int(sum(float(s.labels.sum()) for s in fixed))
     print(f"tile: Vegas at 1 m/px, {tuple(data.tile(0).image.shape[1:])} px; fixed windows: "

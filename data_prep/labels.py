@@ -31,7 +31,7 @@ import numpy as np
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import GraphError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.rasterize import dilate, draw_discs, draw_segments
+from linegraph2road.rasterize import check_shape, dilate, draw_discs, draw_segments
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
@@ -48,16 +48,6 @@ __all__ = [
     "overpass_mask",
     "road_mask",
 ]
-
-
-def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    try:
-        h, w = (int(shape[0]), int(shape[1]))
-    except (TypeError, ValueError, IndexError) as exc:
-        raise GraphError(f"tile shape must be (height, width), got {shape!r}") from exc
-    if h <= 0 or w <= 0:
-        raise GraphError(f"tile shape must be positive, got {shape!r}")
-    return h, w
 
 
 def _check_range(turn_min: float, turn_max: float) -> tuple[float, float]:
@@ -91,7 +81,7 @@ def road_mask(
     """
     if int(road_width) < 1:
         raise GraphError(f"road_width must be at least 1 pixel, got {road_width!r}")
-    h, w = _check_shape(shape)
+    h, w = check_shape(shape, "tile")
     e = graph.edges
     lines = draw_segments(graph.nodes[e[:, 0]], graph.nodes[e[:, 1]], (h, w), width=1)
     return dilate(lines, (int(road_width) - 1) / 2.0)

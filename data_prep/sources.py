@@ -48,7 +48,7 @@ from linegraph2road.georef import Georeference
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io import GRAPH_FORMATS, guess_format, read_graph
 from linegraph2road.io._unpickle import check_input_file
-from linegraph2road.io.geojson import _by_vertex, _lines, _source_crs
+from linegraph2road.io.geojson import geojson_crs, geojson_lines, join_lines
 
 __all__ = [
     "SOURCE_FORMATS",
@@ -109,15 +109,15 @@ def read_spacenet_geojson(path: str | os.PathLike[str]) -> TaggedGraph:
         data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"{p}: not valid JSON ({exc})") from exc
-    lines = _lines(data, str(p))
+    lines = geojson_lines(data, str(p))
     member = data.get("l2r") if isinstance(data.get("l2r"), dict) else {}
-    crs = _source_crs(data, member, "auto")
+    crs = geojson_crs(data, member, "auto")
     georef = (
         None
         if crs is None
         else (LONLAT if crs == LONLAT.crs else Georeference(crs, LONLAT.transform))
     )
-    nodes, pairs, owner = _by_vertex(lines)
+    nodes, pairs, owner = join_lines(lines)
     e = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     own = np.asarray(owner, dtype=np.int64)
     lo, hi = e.min(axis=1), e.max(axis=1)

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
     from linegraph2road.graph import RoadGraph
 
-__all__ = ["dilate", "disk_footprint", "draw_discs", "draw_segments", "render_road_mask"]
+__all__ = [
+    "check_shape",
+    "dilate",
+    "disk_footprint",
+    "draw_discs",
+    "draw_segments",
+    "render_road_mask",
+]
 
 
 def disk_footprint(radius: float) -> NDArray[np.bool_]:
@@ -47,10 +54,14 @@ def dilate(mask: NDArray[np.bool_], radius: float) -> NDArray[np.bool_]:
     return out
 
 
-def _check_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    h, w = (int(shape[0]), int(shape[1]))
+def check_shape(shape: tuple[int, int], what: str = "mask") -> tuple[int, int]:
+    """``(height, width)`` as ints; :class:`GraphError` unless it is two positive sizes."""
+    try:
+        h, w = (int(shape[0]), int(shape[1]))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise GraphError(f"{what} shape must be (height, width), got {shape!r}") from exc
     if h <= 0 or w <= 0:
-        raise GraphError(f"mask shape must be positive, got {shape}")
+        raise GraphError(f"{what} shape must be positive, got {shape!r}")
     return h, w
 
 
@@ -66,7 +77,7 @@ def draw_segments(
     -------
     (H, W) bool mask.
     """
-    h, w = _check_shape(shape)
+    h, w = check_shape(shape)
     a = np.asarray(starts, dtype=np.float64).reshape(-1, 2)
     b = np.asarray(ends, dtype=np.float64).reshape(-1, 2)
     out = np.zeros((h, w), dtype=bool)
@@ -93,7 +104,7 @@ def draw_discs(
     The disc of pixels whose centres lie within ``radius`` of the centre of the pixel holding the
     point (:func:`disk_footprint`); points outside the mask draw nothing, discs are clipped.
     """
-    h, w = _check_shape(shape)
+    h, w = check_shape(shape)
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     out = np.zeros((h, w), dtype=bool)
     cols = np.floor(p[:, 0]).astype(np.int64)

@@ -43,7 +43,7 @@ from linegraph2road.io.nx import metric_edge_lengths, place_points
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["read_geojson", "write_geojson"]
+__all__ = ["geojson_crs", "geojson_lines", "join_lines", "read_geojson", "write_geojson"]
 
 _GEOMETRY_TYPES = {
     "Point",
@@ -121,7 +121,11 @@ def _positions(raw: Any, name: str, k: int) -> NDArray[np.float64]:
     return np.array(out, dtype=np.float64)
 
 
-def _lines(data: Any, name: str) -> list[_Line]:
+def geojson_lines(data: Any, name: str) -> list[_Line]:
+    """The line geometries of a parsed GeoJSON document (``name`` is used in error messages).
+
+    Raises :class:`FormatError` for a document that is not GeoJSON or holds non-line geometry.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise FormatError(f"{name}: not GeoJSON (expected an object with a 'type' member)")
     kind = data["type"]
@@ -160,7 +164,7 @@ def _lines(data: Any, name: str) -> list[_Line]:
     return lines
 
 
-def _source_crs(data: dict[str, Any], member: dict[str, Any], override: str) -> Any:
+def geojson_crs(data: dict[str, Any], member: dict[str, Any], override: str) -> Any:
     """The CRS of the file's coordinates, or None for pixel coordinates."""
     if override == "pixel" or (override == "auto" and member.get("coordinates") == "pixel"):
         return None
@@ -205,7 +209,9 @@ def _indexed(
     return pts, edges
 
 
-def _by_vertex(lines: list[_Line]) -> tuple[NDArray[np.float64], list[tuple[int, int]], list[int]]:
+def join_lines(lines: list[_Line]) -> tuple[NDArray[np.float64], list[tuple[int, int]], list[int]]:
+    """Join lines at shared vertices: ``(points, edges, owner)``, one edge per line segment and
+    ``owner[i]`` the line that edge ``i`` came from (readers of foreign line files use this)."""
     index: dict[tuple[float, float], int] = {}
     edges: list[tuple[int, int]] = []
     owner: list[int] = []
@@ -243,17 +249,17 @@ def read_geojson(
         raise ValueError(f"coordinates must be 'auto', 'lonlat' or 'pixel', got {coordinates!r}")
     name = str(path)
     data = read_json(path, what="GeoJSON")
-    lines = _lines(data, name)
+    lines = geojson_lines(data, name)
     georef: Georeference | None
     member = data.get("l2r") if isinstance(data.get("l2r"), dict) else {}
     try:
-        src = _source_crs(data, member, coordinates)
+        src = geojson_crs(data, member, coordinates)
         indexed = _indexed(lines, member) if member else None
         if indexed is not None:
             pts, edges = indexed
             owner = list(range(len(edges)))
         else:
-            pts, edges, owner = _by_vertex(lines)
+            pts, edges, owner = join_lines(lines)
         if src is not None and like is None and "georef" in member:
             grid = Georeference.from_dict(member["georef"])
             pixels, georef = grid.crs_to_pixel(transform_points(pts, src, grid.crs)), grid

@@ -64,7 +64,7 @@ from linegraph2road.georef import Georeference, as_crs, transform_points
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io._files import check_input_file
-from linegraph2road.io.geojson import _by_vertex
+from linegraph2road.io.geojson import join_lines
 from linegraph2road.io.nx import metric_edge_lengths, place_points
 
 if TYPE_CHECKING:
@@ -382,7 +382,7 @@ def read_gpkg(
         pts, edges = source.indexed
     else:
         lines, present = _line_parts(source.fids, source.geoms, p, source.layer)
-        pts, pairs, owner = _by_vertex(lines)
+        pts, pairs, owner = join_lines(lines)
         edges = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         if prob is not None:
             # Every line must have one (as in GeoJSON); edges take their line's value.
