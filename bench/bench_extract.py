@@ -188,6 +188,12 @@ def bf16_agreement(image: Path, size: str, checkpoint: Path | None = None) -> No
         spread = p32[:, c].std()
         print(f"  {name:8s} IoU at the fp32 {100 * q:.0f} % quantile: {iou:.4f}; mean |dp| "
               f"{mad:.2e} (mask std {spread:.2e})")  # fmt: skip
+        if checkpoint is not None:  # a trained model: also at the extraction thresholds
+            t = 0.364 if name == "road" else 0.248
+            a, b = p32[:, c] > t, p16[:, c] > t
+            iou = (a & b).sum() / max((a | b).sum(), 1)
+            print(f"  {name:8s} IoU at the extraction threshold {t}: {iou:.4f} "
+                  f"({100 * a.mean():.1f} % of pixels above it in fp32)")  # fmt: skip
 
 
 def main() -> None:
