@@ -24,6 +24,7 @@ Usage::
 
     python bench/bench_extract.py                      # everything (ViT-B timing, tiny memory)
     python bench/bench_extract.py --mem-size vit_b     # the memory check with ViT-B (slow)
+    python bench/bench_extract.py --skip-timing --mem-size vit_b --mem-precision bf16
     python bench/bench_extract.py --skip-timing        # memory check only
 """
 
@@ -200,6 +201,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size", default="vit_b", help="front-end size for the timing (vit_b)")
     ap.add_argument("--mem-size", default="tiny", help="front-end size for the RSS check (tiny)")
+    ap.add_argument(
+        "--mem-precision", default="fp32", help="precision of the RSS check (fp32; bf16 is faster)"
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--checkpoint", type=Path, help="trained l2r checkpoint for the bf16 check")
     ap.add_argument(
@@ -238,10 +242,10 @@ def main() -> None:
             img8k = Path(tmp) / "scene8192.tif"
             write_scene(img8k, 8192)
             mem = {
-                "2048": child(img2k, args.mem_size, "fp32", args.threads),
-                "8192": child(img8k, args.mem_size, "fp32", args.threads),
+                "2048": child(img2k, args.mem_size, args.mem_precision, args.threads),
+                "8192": child(img8k, args.mem_size, args.mem_precision, args.threads),
             }
-            print(f"\npeak RSS, {args.mem_size}, fp32, each in its own process:")
+            print(f"\npeak RSS, {args.mem_size}, {args.mem_precision}, each in its own process:")
             stage_table(mem)
             r = mem["8192"]["rss_mb"] / mem["2048"]["rss_mb"]
             print(

@@ -1,4 +1,5 @@
-"""``l2r train``: train LineGraph2Road from a YAML config on ``l2r prep`` output."""
+"""``l2r train``: train LineGraph2Road, or a segmentation front-end alone with its paper's
+recipe (``task: segmentation`` configs), from a YAML config on ``l2r prep`` output."""
 
 from __future__ import annotations
 
@@ -21,11 +22,23 @@ Examples:
   torchrun --nproc_per_node 4 -m linegraph2road train cityscale.yaml -o runs/cs
 
 \b
-CONFIG is a YAML file or a packaged config: cityscale, spacenet, globalscale, tiny_cpu.
+Segmentation front-ends alone, each with its paper's recipe (task: segmentation):
+  l2r train nl_linknet -o runs/nl34 --set data.train=labels/train --set data.val=labels/val
+  l2r train fctl -o runs/fctl --set data.train=labels/train --set optim.refiner_epochs=0
+  l2r train experts -o runs/experts --set data.train=[labels/paris,labels/vegas] \\
+      --set optim.locations=folder
+  l2r train nl_linknet_tiny_cpu --set data.train=labels/vegas --max-steps 20 -o runs/smoke
+
+\b
+CONFIG is a YAML file or a packaged config. LineGraph2Road: cityscale, spacenet,
+globalscale, tiny_cpu. Segmentation only: nl_linknet, fctl, experts (the papers' values)
+and nl_linknet_tiny_cpu, fctl_tiny_cpu, experts_tiny_cpu (CPU smoke runs).
 A data source is an `l2r prep` output folder (`data.train=DIR`), or a mapping
 {labels: DIR, images: DIR, split: NAME} when the images live elsewhere (`l2r prep dataset`:
 images = the dataset root). Outputs: OUT/config.yaml (the resolved config), OUT/log.csv,
 OUT/checkpoints/{epoch_NNN,last,best}.safetensors (load with `l2r extract --checkpoint`).
+Segmentation runs write OUT/checkpoints/{last,best}.safetensors (best = best validation road
+IoU), for `l2r segment` and `l2r extract --frontend`; they do not resume.
 """,
 )
 @click.argument("config", type=str)
@@ -48,7 +61,8 @@ OUT/checkpoints/{epoch_NNN,last,best}.safetensors (load with `l2r extract --chec
     "--max-steps",
     type=click.IntRange(min=1),
     default=None,
-    help="Stop after this many optimiser steps in all (a checkpoint is written there).",
+    help="Stop after this many optimiser steps in all (a checkpoint is written there); "
+    "segmentation runs: per training phase.",
 )
 @handle_errors
 def train(
@@ -62,16 +76,33 @@ def train(
 
     Adam (lr 1e-3, SAM encoder x0.05), BCE(masks) + 0.1 BCE(candidate edges), random crops and
     quarter turns, bf16 on GPU, TOPO/APLS validation each epoch, multi-GPU with torchrun.
+    A `task: segmentation` config trains an NL-LinkNet, FCtL or experts front-end alone with
+    its own paper's recipe instead (road IoU validation each epoch).
     """
-    from linegraph2road.pipelines.train import train as run_training
-    from linegraph2road.training import load_config
-    from linegraph2road.training.config import config_path
+    from linegraph2road.errors import ParameterError
+    from linegraph2road.training.config import config_path, load_any_config
+    from linegraph2road.training.segmentation.config import SegmentationConfig
 
-    cfg = load_config(config, overrides=overrides)
+    cfg = load_any_config(config, overrides=overrides)
     out = Path(out_dir) if out_dir is not None else Path("runs") / config_path(config).stem
 
     def echo(message: str) -> None:
         click.echo(f"l2r train: {message}", err=True)
+
+    if isinstance(cfg, SegmentationConfig):
+        if resume:
+            raise ParameterError(
+                "--resume is not available for task: segmentation (the front-end recipes run "
+                "start to finish); start a new run with another -o"
+            )
+        from linegraph2road.pipelines.train_segmentation import train_segmentation
+
+        seg = train_segmentation(cfg, out, max_steps=max_steps, echo=echo)
+        iou = f", best road IoU {seg.best_iou:.4f} ({seg.best})" if seg.best is not None else ""
+        echo(f"{seg.steps} steps done; last {seg.last}{iou}")
+        return
+
+    from linegraph2road.pipelines.train import train as run_training
 
     result = run_training(cfg, out, resume=resume, max_steps=max_steps, echo=echo)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all

@@ -32,7 +32,12 @@ from torch import nn
 
 from linegraph2road.errors import CheckpointError, InputFileError, ParameterError
 from linegraph2road.frontends.base import MaskFrontend
-from linegraph2road.frontends.experts.checkpoint import EXPERTS_FORMAT, load_experts, save_experts
+from linegraph2road.frontends.experts.checkpoint import (
+    EXPERTS_FORMAT,
+    load_experts,
+    read_experts_config,
+    save_experts,
+)
 from linegraph2road.frontends.experts.model import ExpertsFrontend
 from linegraph2road.frontends.fctl import FCTL_SIZES, FCtLFrontend, RefinementNet
 from linegraph2road.frontends.nl_linknet.build import build_nl_linknet
@@ -202,7 +207,8 @@ def load_frontend(path: str | os.PathLike[str]) -> FrontendCheckpoint:
     path = Path(path)
     kind = checkpoint_kind(path)
     if kind == "experts":
-        return FrontendCheckpoint(load_experts(path), None, {})
+        training = read_experts_config(path).get("training", {})
+        return FrontendCheckpoint(load_experts(path), None, dict(training or {}))
     if kind == "model":
         raise CheckpointError(
             f"{path.name} is a LineGraph2Road model checkpoint (front-end + topology head), not a "

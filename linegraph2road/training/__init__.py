@@ -1,7 +1,8 @@
-"""Training LineGraph2Road on ``l2r prep`` output (paper section 4.2; ``l2r train``).
+"""Training on ``l2r prep`` output (``l2r train``): LineGraph2Road (paper section 4.2), or a
+segmentation front-end alone with its own paper's recipe (``task: segmentation``).
 
 * :mod:`.config`: the YAML schema (:class:`TrainConfig` tree), :func:`load_config`,
-  :func:`resolve`;
+  :func:`load_any_config` (either task), :func:`resolve`;
 * :mod:`.dataset`: :func:`find_tiles`, :class:`TileDataset` (random crops + quarter turns with the
   candidate graph cropped and rotated consistently), :func:`collate_samples`;
 * :mod:`.loss`: :func:`l2r_loss` (mask BCE + 0.1 x edge BCE);
@@ -12,7 +13,18 @@
 * :mod:`.validation`: :class:`Validator` (TOPO / APLS on held-out tiles each epoch),
   :func:`roc_auc`, :func:`window_scores` (loss and edge AUC on fixed windows).
 
-The orchestration behind ``l2r train`` is :func:`linegraph2road.pipelines.train.train`.
+Segmentation-only front-ends (``task: segmentation``):
+
+* :mod:`.segmentation.config`: :class:`SegmentationConfig` with one recipe section per family
+  (:class:`NLLinkNetRecipe`, :class:`FCtLRecipe`, :class:`ExpertsRecipe`);
+* :mod:`.segmentation.common`: :func:`build_segmentation_frontend`, :class:`RoadIoU` validation,
+  :class:`RunLog` (log.csv, ``checkpoints/{last,best}.safetensors``);
+* :mod:`.segmentation.nl_linknet`, :mod:`.segmentation.fctl`, :mod:`.segmentation.experts`:
+  :func:`train_nl_linknet`, :func:`train_fctl` (and its refiner), :func:`train_experts`
+  (:func:`tile_locations`).
+
+The orchestration behind ``l2r train`` is :func:`linegraph2road.pipelines.train.train` and
+:func:`linegraph2road.pipelines.train_segmentation.train_segmentation`.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from linegraph2road.training.config import (
     TrainConfig,
     ValidationConfig,
     config_from_dict,
+    load_any_config,
     load_config,
     resolve,
 )
@@ -46,6 +59,22 @@ from linegraph2road.training.distributed import (
     resolve_device,
 )
 from linegraph2road.training.loss import LossParts, l2r_loss
+from linegraph2road.training.segmentation.common import (
+    RoadIoU,
+    RunLog,
+    SegmentationResult,
+    build_segmentation_frontend,
+)
+from linegraph2road.training.segmentation.config import (
+    ExpertsRecipe,
+    FCtLRecipe,
+    NLLinkNetRecipe,
+    SegmentationConfig,
+    resolve_segmentation,
+)
+from linegraph2road.training.segmentation.experts import tile_locations, train_experts
+from linegraph2road.training.segmentation.fctl import train_fctl
+from linegraph2road.training.segmentation.nl_linknet import train_nl_linknet
 from linegraph2road.training.trainer import LOG_COLUMNS, Trainer, TrainResult, seed_everything
 from linegraph2road.training.validation import Validator, roc_auc, window_scores
 
@@ -54,10 +83,17 @@ __all__ = [
     "DataConfig",
     "DataSource",
     "DistContext",
+    "ExpertsRecipe",
+    "FCtLRecipe",
     "LossParts",
     "ModelConfig",
+    "NLLinkNetRecipe",
     "OptimConfig",
+    "RoadIoU",
+    "RunLog",
     "Sample",
+    "SegmentationConfig",
+    "SegmentationResult",
     "TileDataset",
     "TileRecord",
     "TrainConfig",
@@ -66,19 +102,26 @@ __all__ = [
     "ValidationConfig",
     "Validator",
     "autocast_dtype",
+    "build_segmentation_frontend",
     "collate_samples",
     "config_from_dict",
     "crop_sample",
     "find_tiles",
     "init_distributed",
     "l2r_loss",
+    "load_any_config",
     "load_config",
     "load_tile",
     "positive_graph",
     "resolve",
     "resolve_device",
+    "resolve_segmentation",
     "roc_auc",
     "rot90_points",
     "seed_everything",
+    "tile_locations",
+    "train_experts",
+    "train_fctl",
+    "train_nl_linknet",
     "window_scores",
 ]

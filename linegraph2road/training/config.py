@@ -25,6 +25,12 @@ applies ``--set key=value`` overrides (dotted keys, YAML values) and refuses unk
 defaults that depend on other values and writes the resolved config (``config.yaml``) next to the
 outputs; checkpoints store the same dict. Relative paths are relative to the working directory
 and are stored absolute.
+
+Two kinds of config share this machinery, told apart by the top-level key ``task``:
+``linegraph2road`` (the default when absent: this module's :class:`TrainConfig`) and
+``segmentation`` (a front-end alone with its paper's recipe:
+:class:`~.segmentation.config.SegmentationConfig`). :func:`load_any_config` returns either;
+:func:`load_config` only the first.
 """
 
 from __future__ import annotations
@@ -36,26 +42,40 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from linegraph2road.errors import InputFileError, ParameterError
 from linegraph2road.io._atomic import atomic_path
 
+if TYPE_CHECKING:
+    from linegraph2road.training.segmentation.config import SegmentationConfig
+
 __all__ = [
+    "TASKS",
     "DataConfig",
     "DataSource",
     "ModelConfig",
     "OptimConfig",
     "TrainConfig",
     "ValidationConfig",
+    "absolute_path",
+    "absolute_sources",
+    "build_dataclass",
     "config_from_dict",
     "config_path",
+    "config_task",
+    "load_any_config",
     "load_config",
     "packaged_configs",
+    "read_config_data",
     "resolve",
+    "write_config",
 ]
+
+#: Values of the top-level ``task`` key: what a config trains.
+TASKS = ("linegraph2road", "segmentation")
 
 
 def _config_dir() -> Path:
@@ -217,6 +237,23 @@ def _build(cls: Any, data: dict[str, Any], prefix: str = "") -> Any:
     return cls(**{k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()})
 
 
+def build_dataclass(cls: Any, data: dict[str, Any], prefix: str = "") -> Any:
+    """``cls(**data)`` for a config dataclass, every value checked against its annotation.
+
+    The strict reader behind every config section (also the segmentation config's): nested
+    dataclasses are built from mappings, ``DataSource`` also from a path string.
+
+    Raises
+    ------
+    ParameterError
+        A key ``cls`` does not have (named as ``prefix + key``, with the known keys) or a value
+        of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise ParameterError(f"config section '{prefix.rstrip('.')}' must be a mapping")
+    return _build(cls, data, prefix)
+
+
 def _check_head(head: dict[str, Any]) -> None:
     from linegraph2road.model import TopologyHead
 
@@ -239,6 +276,12 @@ def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
         data = {}
     if not isinstance(data, dict):
         raise ParameterError(f"a training config must be a mapping, got {type(data).__name__}")
+    task = config_task(data)
+    if task != "linegraph2road":
+        raise ParameterError(
+            f"this is a {task} config (task: {task}); read it with load_any_config"
+        )
+    data = {k: v for k, v in data.items() if k != "task"}
     config: TrainConfig = _build(TrainConfig, data)
     _check_head(config.model.head)
     if config.precision not in ("auto", "fp32", "bf16"):
@@ -284,6 +327,45 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     node[parts[-1]] = value
 
 
+def config_task(data: dict[str, Any]) -> str:
+    """The ``task`` of a config mapping (``"linegraph2road"`` when absent).
+
+    Raises
+    ------
+    ParameterError
+        A task other than those in :data:`TASKS`.
+    """
+    task = data.get("task", "linegraph2road")
+    if task not in TASKS:
+        raise ParameterError(f"config key 'task' must be one of {', '.join(TASKS)}, got {task!r}")
+    return str(task)
+
+
+def read_config_data(
+    path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The plain mapping of a YAML config (file or packaged name) with overrides applied.
+
+    Raises
+    ------
+    InputFileError
+        The file does not exist.
+    ParameterError
+        Not YAML, not a mapping, or a malformed override.
+    """
+    p = config_path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ParameterError(f"{p}: not a readable YAML config ({exc})") from exc
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ParameterError(f"{p}: a training config must be a YAML mapping")
+    for item in overrides:
+        _apply_override(data, item)
+    return data
+
+
 def load_config(
     path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()
 ) -> TrainConfig:
@@ -301,46 +383,58 @@ def load_config(
     InputFileError
         The file does not exist.
     ParameterError
-        Not YAML, not a mapping, an unknown key or a wrong value type.
+        Not YAML, not a mapping, an unknown key, a wrong value type, or a config of another
+        ``task`` (see :func:`load_any_config`).
     """
-    p = config_path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ParameterError(f"{p}: not a readable YAML config ({exc})") from exc
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ParameterError(f"{p}: a training config must be a YAML mapping")
-    for item in overrides:
-        _apply_override(data, item)
+    return config_from_dict(read_config_data(path, overrides=overrides))
+
+
+def load_any_config(
+    path: str | os.PathLike[str], *, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig | SegmentationConfig:
+    """Read a config of either task: a :class:`TrainConfig` or a ``SegmentationConfig``.
+
+    ``task: segmentation`` gives a :class:`~.segmentation.config.SegmentationConfig`; no
+    ``task`` (or ``task: linegraph2road``) a :class:`TrainConfig`. Same errors as
+    :func:`load_config`.
+    """
+    data = read_config_data(path, overrides=overrides)
+    if config_task(data) == "segmentation":
+        from linegraph2road.training.segmentation.config import segmentation_config_from_dict
+
+        return segmentation_config_from_dict(data)
     return config_from_dict(data)
 
 
-def _absolute(path: str) -> str:
+def absolute_path(path: str) -> str:
+    """``path`` made absolute (``~`` expanded, symlinks resolved), as stored in resolved configs."""
     return str(Path(path).expanduser().resolve())
 
 
-def _absolute_or_none(path: str | None) -> str | None:
-    return None if path is None else _absolute(path)
+def absolute_or_none(path: str | None) -> str | None:
+    """:func:`absolute_path` of ``path``, None kept."""
+    return None if path is None else absolute_path(path)
+
+
+def absolute_sources(sources: list[DataSource]) -> list[DataSource]:
+    """Data sources with absolute ``labels`` and ``images`` folders (new objects)."""
+    return [
+        dataclasses.replace(s, labels=absolute_path(s.labels), images=absolute_or_none(s.images))
+        for s in sources
+    ]
 
 
 def resolved(config: TrainConfig) -> TrainConfig:
     """``config`` with ``data.crop`` filled in and every path absolute (a new object)."""
 
-    def fix(sources: list[DataSource]) -> list[DataSource]:
-        return [
-            dataclasses.replace(s, labels=_absolute(s.labels), images=_absolute_or_none(s.images))
-            for s in sources
-        ]
-
     data = dataclasses.replace(
         config.data,
-        train=fix(config.data.train),
-        val=fix(config.data.val),
+        train=absolute_sources(config.data.train),
+        val=absolute_sources(config.data.val),
         crop=config.data.crop if config.data.crop is not None else config.model.window_size,
     )
     model = dataclasses.replace(
-        config.model, sam_checkpoint=_absolute_or_none(config.model.sam_checkpoint)
+        config.model, sam_checkpoint=absolute_or_none(config.model.sam_checkpoint)
     )
     return dataclasses.replace(config, data=data, model=model)
 
@@ -353,7 +447,13 @@ def resolve(config: TrainConfig, out_dir: str | os.PathLike[str] | None = None) 
     """
     out = resolved(config)
     if out_dir is not None:
-        path = Path(out_dir) / "config.yaml"
-        with atomic_path(path) as tmp:
-            tmp.write_text(yaml.safe_dump(out.to_dict(), sort_keys=False), encoding="utf-8")
+        write_config(out.to_dict(), out_dir)
     return out
+
+
+def write_config(data: dict[str, Any], out_dir: str | os.PathLike[str]) -> Path:
+    """Write a resolved config mapping as ``out_dir/config.yaml``, atomically; return the path."""
+    path = Path(out_dir) / "config.yaml"
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path

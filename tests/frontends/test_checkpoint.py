@@ -48,8 +48,7 @@ def test_round_trip_gives_the_same_outputs(tmp_path: Path, index: int) -> None:
         refiner.eval()
         with torch.no_grad():
             assert torch.equal(refiner(m, m), loaded.refiner(m, m))
-    if name != "experts":
-        assert loaded.config == {"lr": 1}
+    assert loaded.config == {"lr": 1}
 
 
 def test_kinds_and_refusals(tmp_path: Path) -> None:
