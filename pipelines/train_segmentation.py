@@ -87,12 +87,6 @@ def train_segmentation(
         )
     m, d, v, o = cfg.model, cfg.data, cfg.validation, cfg.optim
     device = resolve_device(cfg.device)
-    if m.frontend == "experts" and device.type != "cpu":
-        say(
-            f"the experts recipe runs on the CPU, not {device} (train_location_experts takes "
-            "no device)"
-        )
-        device = resolve_device("cpu")
     per_source = [find_tiles(s.labels, images=s.images, split=s.split) for s in d.train]
     train_tiles = [t for tiles in per_source for t in tiles]
     val_tiles = [t for s in d.val for t in find_tiles(s.labels, images=s.images, split=s.split)]
@@ -131,6 +125,7 @@ def train_segmentation(
             recipe=o,
             seed=cfg.seed,
             max_steps=max_steps,
+            device=device,
         )
     else:
         frontend = build_segmentation_frontend(

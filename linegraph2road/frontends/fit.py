@@ -64,7 +64,7 @@ def fit(
         if max_steps is not None and step >= max_steps:
             break
         out = frontend(frontend.normalize(images))
-        loss = loss_fn(out.masks[:, index], targets.float())
+        loss = loss_fn(out.masks[:, index], targets.to(out.masks.device).float())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

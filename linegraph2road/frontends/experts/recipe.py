@@ -266,6 +266,7 @@ def train_location_experts(
     alpha: float = 0.5,
     power: float = 0.9,
     seed: int = 0,
+    device: str | torch.device = "cpu",
 ) -> ExpertsTraining:
     """The whole method: embedding network, k-means (k from ``size``), one expert per cluster.
 
@@ -290,7 +291,7 @@ def train_location_experts(
     """
     spec = parse_size(size)
     torch.manual_seed(seed)
-    embedder = EmbeddingNet(spec=spec.embedding)
+    embedder = EmbeddingNet(spec=spec.embedding).to(device)
     emb_log = train_embedding(
         embedder,
         images,
@@ -310,7 +311,7 @@ def train_location_experts(
         embedder=embedder,
         centroids=torch.from_numpy(result.centroids).float(),
         seed=seed,
-    )
+    ).to(device)
     training = ExpertsTraining(
         frontend, result.labels, np.bincount(result.labels, minlength=spec.k).tolist(), emb_log
     )
@@ -351,14 +352,16 @@ def train_single_model(
     alpha: float = 0.5,
     power: float = 0.9,
     seed: int = 0,
+    device: str | torch.device = "cpu",
 ) -> tuple[ExpertsFrontend, FitLog]:
-    """Baseline 1 ("no embedding"): one expert of ``size`` trained on all images (``k = 1``)."""
+    """Baseline 1 ("no embedding"): one expert of ``size`` trained on all images (``k = 1``),
+    on ``device``."""
     base = parse_size(size)
     road = "-road" if base.expert.out_channels == 1 else ""
     torch.manual_seed(seed)
     single = ExpertsFrontend(
         spec=parse_size(f"{base.name.split('-')[0]}-k1{road}"), window_size=window_size
-    )
+    ).to(device)
     log = train_expert(
         single,
         0,

@@ -14,8 +14,7 @@ expert of the same networks trained on all crops (k = 1,
 result's ``notes`` say so. (``bench/learn_experts.py`` fakes a second location by a colour
 cast; a router trained on that would learn the cast, which real images do not have.)
 
-The recipe runs on the CPU: ``train_location_experts`` builds its networks there and takes no
-device.
+The networks train on ``device``; k-means runs on the CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.experts import (
@@ -116,6 +116,7 @@ def train_experts(
     mask_channels: int = 1,
     recipe: ExpertsRecipe,
     seed: int = 0,
+    device: str | torch.device = "cpu",
     max_steps: int | None = None,
 ) -> SegmentationResult:
     """The experts recipe on ``samples_per_tile`` crops per tile (module docstring).
@@ -133,6 +134,8 @@ def train_experts(
         ``mask_channels=1``.
     recipe : ExpertsRecipe
         Steps (or epochs), batch, Adam, poly, alpha, margin.
+    device : str or torch.device
+        Where the networks train (k-means runs on the CPU).
     max_steps : int or None
         Caps the embedding network's steps and each expert's.
 
@@ -177,6 +180,7 @@ def train_experts(
             alpha=recipe.alpha,
             power=recipe.poly_power,
             seed=seed,
+            device=device,
         )
         logs = [("expert0", log)]
     else:
@@ -197,6 +201,7 @@ def train_experts(
             alpha=recipe.alpha,
             power=recipe.poly_power,
             seed=seed,
+            device=device,
         )
         frontend = trained.frontend
         notes.append(f"{len(keys)} locations; k-means made clusters of {trained.clusters} crops")
