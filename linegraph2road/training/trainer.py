@@ -384,6 +384,11 @@ class Trainer:
                     self.save_last()  # stopped by max_steps inside the epoch
         finally:
             bar.close()
+        if self.dist.distributed:
+            # every rank leaves together, and gloo's worker thread has freed the last all-reduce's
+            # Python tensors before anything tears the process group down (a teardown while it
+            # still needs the GIL can deadlock at exit)
+            torch.distributed.barrier()
         return TrainResult(
             self.step,
             self.epoch,

@@ -4,6 +4,7 @@ import csv
 import math
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,10 @@ def _ddp_worker(rank: int, port: int, labels: str, out: str) -> None:
     total = sum(float(p.detach().double().sum()) for p in model.parameters())
     Path(out, f"rank{rank}.txt").write_text(repr(total))
     torch.distributed.destroy_process_group()
+    # Skip interpreter teardown: freeing the DDP reducer joins gloo's worker thread while holding
+    # the GIL, and that thread may still need the GIL to free its last work (seen once, py-spy:
+    # ~ProcessGroupGloo joining, the loop thread waiting in decref_pyobject).
+    os._exit(0)
 
 
 def test_ddp_two_cpu_processes_stay_in_sync(synthetic: Path, tmp_path: Path) -> None:
@@ -200,7 +205,16 @@ def test_ddp_two_cpu_processes_stay_in_sync(synthetic: Path, tmp_path: Path) -> 
         port = s.getsockname()[1]
     out = tmp_path / "ddp"
     out.mkdir()
-    mp.spawn(_ddp_worker, args=(port, str(synthetic), str(out)), nprocs=2, join=True)
+    procs = mp.start_processes(
+        _ddp_worker, args=(port, str(synthetic), str(out)), nprocs=2, join=False,
+        start_method="spawn",
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not procs.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in procs.processes:
+                p.kill()
+            pytest.fail("the DDP workers did not finish within 300 s")
     assert (out / "rank0.txt").read_text() == (out / "rank1.txt").read_text()
     assert (out / "checkpoints" / "last.safetensors").is_file()
     assert len(_losses(out)) == 3  # 8 samples / (2 ranks x 2) = 2 steps per epoch, logged once
