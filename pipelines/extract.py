@@ -51,6 +51,7 @@ __all__ = [
     "ExtractRun",
     "load_extract_model",
     "resolve_device",
+    "resolve_precision",
     "run_extract",
 ]
 
@@ -83,6 +84,11 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError("--device cuda: no CUDA GPU is available here; use --device cpu")
     return dev
+
+
+def resolve_precision(device: torch.device, precision: str | None) -> str:
+    """``precision``, or the default: bf16 on CUDA, :data:`CPU_DEFAULT_PRECISION` elsewhere."""
+    return precision or ("bf16" if device.type == "cuda" else CPU_DEFAULT_PRECISION)
 
 
 def _find_key(config: Any, key: str) -> Any:
@@ -278,7 +284,7 @@ def run_extract(
     """
     fmt = _output_format(output, out_format)
     dev = resolve_device(device)
-    prec = precision or ("bf16" if dev.type == "cuda" else CPU_DEFAULT_PRECISION)
+    prec = resolve_precision(dev, precision)
     if checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
     if checkpoint_kind(checkpoint) != "model":

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from linegraph2road.errors import CheckpointError, FormatError, ParameterError
-from linegraph2road.frontends import MaskFrontend
+from linegraph2road.frontends import FRONTENDS, MaskFrontend
 from linegraph2road.frontends.checkpoint import checkpoint_kind, load_frontend
 from linegraph2road.frontends.fctl import RefinementNet
 from linegraph2road.inference import RasterSource
@@ -28,8 +28,8 @@ __all__ = ["FRONTEND_NAMES", "Segmenter", "load_segmenter", "run_segment"]
 
 PathLike = str | os.PathLike[str]
 
-#: Front-end families ``--frontend`` accepts.
-FRONTEND_NAMES: tuple[str, ...] = ("sam", "nl-linknet", "fctl", "experts")
+#: Front-end families ``--frontend`` accepts (the registry's names).
+FRONTEND_NAMES: tuple[str, ...] = tuple(FRONTENDS)
 
 NO_CHECKPOINT_MESSAGE = (
     "no weights: l2r segment needs a trained checkpoint (--checkpoint FILE.safetensors); none "
@@ -118,11 +118,11 @@ def segment_source(
     echo: Callable[[str], None] = print,
 ) -> SegmentResult:
     """Run :func:`segment_image` on an opened raster with device/precision defaults resolved."""
-    from linegraph2road.pipelines.extract import resolve_device
+    from linegraph2road.pipelines.extract import resolve_device, resolve_precision
 
     check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
     dev = resolve_device(device)
-    prec = precision or ("bf16" if dev.type == "cuda" else "fp32")
+    prec = resolve_precision(dev, precision)
     segmenter.frontend.to(dev)
     if segmenter.refiner is not None:
         segmenter.refiner.to(dev)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import click
 
 from linegraph2road.cli._errors import handle_errors
-from linegraph2road.cli.options import describe, output_path
+from linegraph2road.cli.options import (
+    checkpoint_option,
+    describe,
+    device_option,
+    frontend_option,
+    gsd_option,
+    output_path,
+    progress_option,
+)
 from linegraph2road.io import GRAPH_FORMATS
 
 
@@ -28,18 +36,8 @@ experts.yaml) through mask2graph on their road mask.
 )
 @click.argument("image", type=click.Path(path_type=str))
 @output_path
-@click.option(
-    "--checkpoint",
-    type=click.Path(path_type=str),
-    default=None,
-    help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
-)
-@click.option(
-    "--frontend",
-    type=click.Choice(["sam", "nl-linknet", "fctl", "experts"]),
-    default=None,
-    help="Front-end the checkpoint must hold (default: whatever it holds).",
-)
+@checkpoint_option
+@frontend_option
 @click.option(
     "--sam-checkpoint",
     type=click.Path(path_type=str),
@@ -60,19 +58,8 @@ experts.yaml) through mask2graph on their road mask.
     default=None,
     help="Windows per axis (default: fewest with overlap > d_nei; 5 x 5 for 2048 px).",
 )
-@click.option(
-    "--gsd",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
-)
-@click.option(
-    "--device",
-    default="auto",
-    show_default=True,
-    help="auto (CUDA when available), cpu, cuda or cuda:N.",
-)
+@gsd_option
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(["bf16", "fp32"]),
@@ -109,9 +96,7 @@ experts.yaml) through mask2graph on their road mask.
     is_flag=True,
     help="Segmentation-only checkpoints: average over the 8 flips/rotations (NL-LinkNet's TTA).",
 )
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
-)
+@progress_option
 @handle_errors
 def extract(
     image: str,

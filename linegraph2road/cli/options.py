@@ -31,6 +31,44 @@ output_path = click.option(
 )
 
 
+#: ``--frontend`` choices: the names of :data:`linegraph2road.frontends.FRONTENDS`, spelled out
+#: here so that building the CLI does not import torch (a test keeps them equal).
+FRONTEND_CHOICES = ("sam", "nl-linknet", "fctl", "experts")
+
+checkpoint_option = click.option(
+    "--checkpoint",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
+)
+
+frontend_option = click.option(
+    "--frontend",
+    type=click.Choice(FRONTEND_CHOICES),
+    default=None,
+    help="Front-end the checkpoint must hold (default: whatever it holds).",
+)
+
+gsd_option = click.option(
+    "--gsd",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
+)
+
+device_option = click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto (CUDA when available), cpu, cuda or cuda:N.",
+)
+
+progress_option = click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+
+
 def describe(graph: object, path: str) -> str:
     """One-line summary of a written graph for stderr."""
     from linegraph2road.graph import RoadGraph

@@ -5,6 +5,13 @@ from __future__ import annotations
 import click
 
 from linegraph2road.cli._errors import handle_errors
+from linegraph2road.cli.options import (
+    checkpoint_option,
+    device_option,
+    frontend_option,
+    gsd_option,
+    progress_option,
+)
 
 
 @click.command(
@@ -31,18 +38,8 @@ masks).
     help="Output GeoTIFF (.tif) of float32 probabilities, georeferenced like the processed "
     "image; PNG with --threshold. Written atomically.",
 )
-@click.option(
-    "--checkpoint",
-    type=click.Path(path_type=str),
-    default=None,
-    help="Trained l2r checkpoint (.safetensors from `l2r train`). Required.",
-)
-@click.option(
-    "--frontend",
-    type=click.Choice(["sam", "nl-linknet", "fctl", "experts"]),
-    default=None,
-    help="Front-end the checkpoint must hold (default: whatever it holds).",
-)
+@checkpoint_option
+@frontend_option
 @click.option(
     "--all-masks", is_flag=True, help="Write 3 bands keypoint, road, overpass (default: road)."
 )
@@ -58,14 +55,8 @@ masks).
     default=None,
     help="Windows per axis (default: the fewest with 1/8-window overlap; FCtL: paper's patches).",
 )
-@click.option(
-    "--gsd",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@gsd_option
+@device_option
 @click.option(
     "--precision",
     type=click.Choice(["bf16", "fp32"]),
@@ -78,9 +69,7 @@ masks).
     is_flag=True,
     help="Also average over scales 0.75, 1, 1.25 (NL-LinkNet only; the paper's multi-scale test).",
 )
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
-)
+@progress_option
 @handle_errors
 def segment(
     image: str,

@@ -1,4 +1,5 @@
-"""Averaging overlapping window masks, a band of rows at a time (private helper of extract.py)."""
+"""Averaging overlapping window masks a band of rows at a time, and in-memory image sources
+(private helpers of extract.py and segment.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from linegraph2road.errors import ParameterError
+from linegraph2road.inference.imagery import RasterSource
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["BandStitcher", "ImageArraySource", "coverage"]
+    from linegraph2road.georef import Georeference
+
+__all__ = ["BandStitcher", "ImageArraySource", "as_source", "coverage"]
 
 
 def coverage(length: int, offsets: list[int], window: int) -> NDArray[np.float32]:
@@ -105,3 +111,26 @@ class ImageArraySource:
             valid[:h, :w] = self.valid[row0 : row0 + h, col0 : col0 + w]
         image[:, ~valid] = 0
         return image, valid
+
+
+def as_source(
+    image: Any, georef: Georeference | None, valid: Any
+) -> RasterSource | ImageArraySource:
+    """The image of :func:`extract_graph` / :func:`segment_image` as a windowed source: a
+    RasterSource as is, or a ``(3, H, W)`` uint8 array with its validity and georeference."""
+    if isinstance(image, RasterSource | ImageArraySource):
+        if valid is not None:
+            raise ParameterError("valid= applies to array images; a RasterSource has its own mask")
+        if georef is not None and georef != image.georef:
+            raise ParameterError("georef= given with a RasterSource that has its own georeference")
+        return image
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[0] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
+        raise ParameterError(
+            f"image must be a (3, H, W) uint8 RGB array or a RasterSource, got {arr.dtype} "
+            f"{arr.shape}"
+        )
+    v = None if valid is None else np.asarray(valid, dtype=bool)
+    if v is not None and v.shape != arr.shape[1:]:
+        raise ParameterError(f"valid must have shape {arr.shape[1:]}, got {v.shape}")
+    return ImageArraySource(arr, v, georef)

@@ -34,7 +34,7 @@ from tqdm import tqdm
 from linegraph2road.candidates import candidate_edges
 from linegraph2road.errors import ParameterError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, coverage
+from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
 from linegraph2road.inference.imagery import RasterSource
 from linegraph2road.inference.windows import window_grid
@@ -137,27 +137,6 @@ def _check(t_k: float, t_r: float, t_topo: float, d_k: float, d_r: float, d_nei:
     for name, v in (("d_k", d_k), ("d_r", d_r), ("d_nei", d_nei)):
         if not np.isfinite(v) or v < 0:
             raise ParameterError(f"{name} must be a distance >= 0 pixels, got {v}")
-
-
-def _as_source(
-    image: Any, georef: Georeference | None, valid: Any
-) -> RasterSource | ImageArraySource:
-    if isinstance(image, RasterSource | ImageArraySource):
-        if valid is not None:
-            raise ParameterError("valid= applies to array images; a RasterSource has its own mask")
-        if georef is not None and georef != image.georef:
-            raise ParameterError("georef= given with a RasterSource that has its own georeference")
-        return image
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[0] != 3 or arr.dtype != np.uint8 or 0 in arr.shape:
-        raise ParameterError(
-            f"image must be a (3, H, W) uint8 RGB array or a RasterSource, got {arr.dtype} "
-            f"{arr.shape}"
-        )
-    v = None if valid is None else np.asarray(valid, dtype=bool)
-    if v is not None and v.shape != arr.shape[1:]:
-        raise ParameterError(f"valid must have shape {arr.shape[1:]}, got {v.shape}")
-    return ImageArraySource(arr, v, georef)
 
 
 def _resolve_device(model: LineGraph2Road, device: str | torch.device | None) -> torch.device:
@@ -263,7 +242,7 @@ def extract_graph(
         raise ParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if batch_size < 1:
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
-    source = _as_source(image, georef, valid)
+    source = as_source(image, georef, valid)
     dev = _resolve_device(model, device)
     win = int(window or model.window_size)
     if win != model.window_size:

@@ -32,8 +32,8 @@ from tqdm import tqdm
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.base import MaskFrontend
 from linegraph2road.frontends.nl_linknet.recipe import tta
-from linegraph2road.inference._stitch import ImageArraySource
-from linegraph2road.inference.extract import PRECISIONS, _as_source
+from linegraph2road.inference._stitch import ImageArraySource, as_source
+from linegraph2road.inference.extract import PRECISIONS
 from linegraph2road.inference.imagery import RasterSource
 from linegraph2road.inference.windows import window_grid
 
@@ -171,7 +171,7 @@ def segment_image(
     is_fctl = hasattr(frontend, "context_sizes")
     if refiner is not None and not is_fctl:
         raise ParameterError(f"a refinement network goes with an FCtL front-end, not {name}")
-    source = _as_source(image, georef, valid)
+    source = as_source(image, georef, valid)
     param = next(frontend.parameters())
     dev = param.device if device is None else torch.device(device)
     if dev.type != param.device.type:

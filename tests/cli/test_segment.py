@@ -133,3 +133,11 @@ def test_bad_input_is_one_line(l2r: L2R, ckpts: dict[str, Path], tmp_path: Path)
         l2r("segment", image, "-o", tmp_path / "o.jpg", "--checkpoint", ckpts["nl-linknet"])
     )
     assert not out.exists() and not out_g.exists()
+
+
+def test_frontend_choices_are_the_registry() -> None:
+    from linegraph2road.cli.options import FRONTEND_CHOICES
+    from linegraph2road.frontends import FRONTENDS
+    from linegraph2road.pipelines.segment import FRONTEND_NAMES
+
+    assert sorted(FRONTEND_CHOICES) == sorted(FRONTENDS) == sorted(FRONTEND_NAMES)
