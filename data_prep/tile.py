@@ -7,8 +7,10 @@ candidate edges; :func:`write_tile_labels` writes them per tile id: ``{id}_road.
 ``{id}_labels.npz`` (``vertices``, ``vertex_kind``, ``candidate_edges``, ``candidate_labels``,
 ``keypoint_points``, ``overpass_points``, ``crossing_pairs``, ``crossing_points``),
 ``{id}_graph.geojson`` (the refined ground truth, lon/lat when georeferenced),
-``{id}_labels.json`` (every parameter, the seed, the source, counts, file names) and, optionally,
-``{id}_preview.png`` (an overlay for checking OSM against the imagery).
+``{id}_labels.json`` (every parameter, the seed, the source, counts, file names, the ground
+sampling distance ``gsd`` and the tile's ``image`` when it is written beside the labels as
+``{id}_image.tif``) and, optionally, ``{id}_preview.png`` (an overlay for checking OSM against
+the imagery).
 
 Every file is written to a temporary name and renamed, so none is ever half-written, and the
 bytes depend only on the labels: the ``.npz`` is written with fixed member order and
@@ -323,6 +325,8 @@ def write_tile_labels(
     source: dict[str, Any] | None = None,
     preview_image: ArrayLike | None = None,
     preview: bool = False,
+    image: str | None = None,
+    gsd: float | None = None,
 ) -> list[Path]:
     """Write one tile's labels (layout in the module docstring).
 
@@ -343,6 +347,12 @@ def write_tile_labels(
         Background of the preview (the tile's imagery); implies ``preview``.
     preview : bool, default False
         Write ``{id}_preview.png`` (:func:`preview_canvas`).
+    image : str or None
+        File name of the tile's image, relative to ``out_dir`` (``{id}_image.tif``, written by
+        the caller), recorded as ``image`` for training to read; None when the image lives
+        elsewhere (``source`` says where).
+    gsd : float or None
+        Ground sampling distance of the labels in metres per pixel, recorded as ``gsd``.
 
     Returns
     -------
@@ -383,7 +393,9 @@ def write_tile_labels(
         "counts": labels.stats(),
         "source": dict(source or {}),
         "georef": None if g is None else g.to_dict(),
-        "files": [p.name for p in written] + [f"{tid}_labels.json"],
+        "image": image,
+        "gsd": None if gsd is None else float(gsd),
+        "files": ([image] if image else []) + [p.name for p in written] + [f"{tid}_labels.json"],
     }
     path = out / f"{tid}_labels.json"
     _write_json(path, doc)

@@ -8,12 +8,14 @@ traceback. Messages say what was found and what to do about it.
 from __future__ import annotations
 
 __all__ = [
+    "CandidateGraphTooLargeError",
     "CheckpointError",
     "FormatError",
     "GeoreferenceError",
     "GraphError",
     "InputFileError",
     "L2RError",
+    "OutputError",
     "ParameterError",
     "UnsafePickleError",
 ]
@@ -25,6 +27,10 @@ class L2RError(Exception):
 
 class InputFileError(L2RError, FileNotFoundError):
     """An input path is missing, unreadable or of a type we cannot read."""
+
+
+class OutputError(L2RError, OSError):
+    """An output location that cannot be written (checked before any work starts)."""
 
 
 class FormatError(L2RError, ValueError):
@@ -49,3 +55,8 @@ class GeoreferenceError(L2RError, ValueError):
 
 class ParameterError(L2RError, ValueError):
     """A parameter value outside its valid range (a negative radius, an unknown variant...)."""
+
+
+class CandidateGraphTooLargeError(ParameterError):
+    """A window's candidate line graph is too large to score: the masks are nearly flat (an
+    untrained model, or thresholds far too low). Validation during training skips the tile."""

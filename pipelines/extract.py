@@ -28,13 +28,15 @@ from linegraph2road.frontends.checkpoint import checkpoint_kind
 from linegraph2road.graph import RoadGraph
 from linegraph2road.inference import ExtractResult, RasterSource, extract_graph
 from linegraph2road.inference.segment import SegmentResult, check_image_size
-from linegraph2road.io import GRAPH_FORMATS, guess_format, write_graph
+from linegraph2road.io import GRAPH_FORMATS, check_writable, guess_format, write_graph
 from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
 from linegraph2road.model import LineGraph2Road, load_checkpoint
+from linegraph2road.pipelines.options import ExtractOptions
 from linegraph2road.pipelines.segment import (
     check_frontend_name,
     checkpoint_frontend_name,
+    load_model_gsd,
     load_segmenter,
     segment_source,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "CPU_DEFAULT_PRECISION",
     "NO_CHECKPOINT_MESSAGE",
     "OUTPUT_FORMATS",
+    "ExtractOptions",
     "ExtractRun",
     "load_extract_model",
     "resolve_device",
@@ -158,15 +161,6 @@ def _output_format(output: PathLike, out_format: str | None) -> str:
     return fmt
 
 
-def _thresholds(values: dict[str, float] | None) -> dict[str, Any]:
-    known = ("t_k", "t_r", "t_topo", "d_k", "d_r", "d_nei")
-    out = dict(values or {})
-    unknown = sorted(set(out) - set(known))
-    if unknown:
-        raise ParameterError(f"unknown thresholds {unknown}; known: {known}")
-    return out
-
-
 @dataclass(frozen=True)
 class ExtractRun:
     """What :func:`run_extract` returns.
@@ -217,21 +211,8 @@ def _mask_graph(result: SegmentResult, road_threshold: float, params: dict[str, 
 def run_extract(
     image: PathLike,
     output: PathLike,
+    options: ExtractOptions,
     *,
-    checkpoint: PathLike | None,
-    frontend: str | None = None,
-    sam_checkpoint: PathLike | None = None,
-    out_format: str | None = None,
-    windows: int | None = None,
-    gsd: float = 1.0,
-    device: str = "auto",
-    precision: str | None = None,
-    save_masks: PathLike | None = None,
-    thresholds: dict[str, float] | None = None,
-    road_threshold: float = 0.5,
-    mask2graph: dict[str, Any] | None = None,
-    flips: bool = False,
-    progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> ExtractRun:
     """Extract the road graph of ``image`` and write it to ``output`` (see the module docstring).
@@ -245,36 +226,11 @@ def run_extract(
     Parameters
     ----------
     image, output : path
-        Input raster (GeoTIFF, PNG...) and output graph file.
-    checkpoint : path or None
-        l2r checkpoint; None is refused with :data:`NO_CHECKPOINT_MESSAGE`.
-    frontend : str or None
-        ``sam``, ``nl-linknet``, ``fctl`` or ``experts``: refuse a checkpoint of another
-        front-end; None = whatever the checkpoint holds.
-    sam_checkpoint : path or None
-        See :func:`load_extract_model` (LineGraph2Road SAM models only).
-    out_format : str or None
-        One of :data:`OUTPUT_FORMATS`; None = from the output's extension.
-    windows : int or None
-        Windows per axis (None: the fewest with overlap > d_nei; 5 x 5 for 2048 px).
-    gsd : float
-        Model ground sampling distance, metres per pixel (default 1.0); georeferenced rasters are
-        resampled to it.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``...
-    precision : {"fp32", "bf16"} or None
-        None = bf16 on CUDA, :data:`CPU_DEFAULT_PRECISION` (fp32) on CPU.
-    save_masks : path or None
-        Folder for ``{stem}_{keypoint,road,overpass}.tif`` float32 probability GeoTIFFs (a
-        road-only front-end writes ``{stem}_road.tif`` alone).
-    thresholds : dict or None
-        Topology method: ``t_k``, ``t_r``, ``t_topo``, ``d_k``, ``d_r``, ``d_nei`` overrides.
-    road_threshold : float
-        mask2graph method: road probability threshold (default 0.5).
-    mask2graph : dict or None
-        mask2graph method: other :func:`~linegraph2road.mask2graph.mask_to_graph` keywords.
-    flips : bool
-        mask2graph method: 8-flip test-time augmentation.
+        Input raster (GeoTIFF, PNG...) and output graph file. Every output location (``output``
+        and ``options.save_masks``) is checked before any work.
+    options : ExtractOptions
+        Checkpoint, front-end, windows, GSD (default: the checkpoint's training GSD), device,
+        precision, thresholds, mask2graph parameters...
     echo : callable
         Where progress lines go (the CLI passes stderr).
 
@@ -282,48 +238,53 @@ def run_extract(
     -------
     ExtractRun
     """
-    fmt = _output_format(output, out_format)
-    dev = resolve_device(device)
-    prec = resolve_precision(dev, precision)
-    if checkpoint is None:
+    fmt = _output_format(output, options.out_format)
+    check_writable(output)
+    if options.save_masks is not None:
+        check_writable(options.save_masks, folder=True)
+    dev = resolve_device(options.device)
+    prec = resolve_precision(dev, options.precision)
+    if options.checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
+    checkpoint = options.checkpoint
     if checkpoint_kind(checkpoint) != "model":
-        if sam_checkpoint is not None:
+        if options.sam_checkpoint is not None:
             raise ParameterError(
                 "--sam-checkpoint applies to LineGraph2Road SAM checkpoints; this checkpoint is a "
                 "segmentation-only front-end"
             )
-        return _run_mask2graph(
-            image, output, fmt, checkpoint, frontend, windows, gsd, device, prec, save_masks,
-            road_threshold, mask2graph or {}, flips, progress, echo,
-        )  # fmt: skip
-    if flips:
+        return _run_mask2graph(image, output, fmt, options, prec, echo)
+    if options.tta:
         raise ParameterError("--tta applies to segmentation-only front-ends (mask2graph method)")
+    model, weights = load_extract_model(checkpoint, sam_checkpoint=options.sam_checkpoint)
+    check_frontend_name(checkpoint_frontend_name(model.frontend), options.frontend, checkpoint)
+    said: list[str] = []  # said once the image opened: a bad image stays a one-line error
+    gsd = load_model_gsd(checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
-        model, weights = load_extract_model(checkpoint, sam_checkpoint=sam_checkpoint)
-        check_frontend_name(checkpoint_frontend_name(model.frontend), frontend, checkpoint)
         echo(f"weights: {weights}")
+        for line in said:
+            echo(line)
         model.to(dev)
         for note in source.notes:
             echo(f"note: {note}")
         echo(
-            f"extracting {source.shape[1]} x {source.shape[0]} px on {dev} ({prec}), "
-            f"{'auto' if windows is None else windows} windows per axis"
+            f"extracting {source.shape[1]} x {source.shape[0]} px at {gsd:g} m/px on {dev} "
+            f"({prec}), {'auto' if options.windows is None else options.windows} windows per axis"
         )
         result = extract_graph(
             model,
             source,
-            n_windows=windows,
+            n_windows=options.windows,
             device=dev,
             precision=prec,
-            keep_masks=save_masks is not None,
-            progress=progress,
-            **_thresholds(thresholds),
+            keep_masks=options.save_masks is not None,
+            progress=options.progress,
+            **options.thresholds(),
         )
         georef = source.georef
     start = time.perf_counter()
-    if save_masks is not None and result.masks is not None:
-        _write_masks(save_masks, image, result.masks, (0, 1, 2), georef)
+    if options.save_masks is not None and result.masks is not None:
+        _write_masks(options.save_masks, image, result.masks, (0, 1, 2), georef)
     write_graph(result.graph, output, fmt)
     timings = {**result.timings, "write": time.perf_counter() - start}
     t, st = result.timings, result.stats
@@ -351,35 +312,36 @@ def _run_mask2graph(
     image: PathLike,
     output: PathLike,
     fmt: str,
-    checkpoint: PathLike,
-    frontend: str | None,
-    windows: int | None,
-    gsd: float,
-    device: str,
+    options: ExtractOptions,
     precision: str,
-    save_masks: PathLike | None,
-    road_threshold: float,
-    params: dict[str, Any],
-    flips: bool,
-    progress: bool,
     echo: Callable[[str], None],
 ) -> ExtractRun:
-    if not 0.0 <= road_threshold < 1.0:
-        raise ParameterError(f"--road-threshold must be in [0, 1), got {road_threshold}")
-    segmenter = load_segmenter(checkpoint, frontend=frontend)
+    segmenter = load_segmenter(options.checkpoint, frontend=options.frontend)
+    said: list[str] = []
+    gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
         echo(f"weights: {segmenter.description}; graph by mask2graph (no topology head)")
+        for line in said:
+            echo(line)
         result = segment_source(
-            segmenter, source, device=device, precision=precision, windows=windows,
-            flips=flips, progress=progress, echo=echo,
-        )  # fmt: skip
+            segmenter,
+            source,
+            device=options.device,
+            precision=precision,
+            windows=options.windows,
+            flips=options.tta,
+            progress=options.progress,
+            echo=echo,
+        )
     start = time.perf_counter()
-    graph = _mask_graph(result, road_threshold, params)
+    graph = _mask_graph(result, options.road_threshold, dict(options.mask2graph))
     vectorise = time.perf_counter() - start
     start = time.perf_counter()
-    if save_masks is not None:
-        _write_masks(save_masks, image, result.masks, result.trained_channels, result.georef)
+    if options.save_masks is not None:
+        _write_masks(
+            options.save_masks, image, result.masks, result.trained_channels, result.georef
+        )
     write_graph(graph, output, fmt)
     timings = {**result.timings, "mask2graph": vectorise, "write": time.perf_counter() - start}
     summary = (

@@ -18,13 +18,15 @@ import numpy as np
 
 from linegraph2road.errors import CheckpointError, FormatError, ParameterError
 from linegraph2road.frontends import FRONTENDS, MaskFrontend
-from linegraph2road.frontends.checkpoint import checkpoint_kind, load_frontend
+from linegraph2road.frontends.checkpoint import checkpoint_gsd, checkpoint_kind, load_frontend
 from linegraph2road.frontends.fctl import RefinementNet
 from linegraph2road.inference import RasterSource
 from linegraph2road.inference.segment import SegmentResult, check_image_size, segment_image
+from linegraph2road.io import check_writable
 from linegraph2road.io.raster import write_raster
+from linegraph2road.pipelines.options import SegmentOptions, model_gsd
 
-__all__ = ["FRONTEND_NAMES", "Segmenter", "load_segmenter", "run_segment"]
+__all__ = ["FRONTEND_NAMES", "Segmenter", "load_model_gsd", "load_segmenter", "run_segment"]
 
 PathLike = str | os.PathLike[str]
 
@@ -142,21 +144,19 @@ def segment_source(
     )
 
 
+def load_model_gsd(
+    checkpoint: PathLike | None, requested: float | None, echo: Callable[[str], None]
+) -> float:
+    """The GSD to run ``checkpoint`` at: ``requested``, else the one it was trained at."""
+    trained = None if checkpoint is None else checkpoint_gsd(checkpoint)
+    return model_gsd(requested, trained, echo=echo)
+
+
 def run_segment(
     image: PathLike,
     output: PathLike,
+    options: SegmentOptions,
     *,
-    checkpoint: PathLike | None,
-    frontend: str | None = None,
-    all_masks: bool = False,
-    threshold: float | None = None,
-    windows: int | None = None,
-    gsd: float = 1.0,
-    device: str = "auto",
-    precision: str | None = None,
-    flips: bool = False,
-    scales: Sequence[float] = (1.0,),
-    progress: bool = False,
     echo: Callable[[str], None] = print,
 ) -> SegmentResult:
     """Segment ``image`` and write the georeferenced road probability to ``output``.
@@ -164,17 +164,12 @@ def run_segment(
     Parameters
     ----------
     image, output : path
-        Input raster; output GeoTIFF (``.tif``/``.tiff``; PNG when ``threshold`` is given and
-        the image has no georeference).
-    checkpoint, frontend
-        See :func:`load_segmenter`.
-    all_masks : bool
-        Write the 3 bands keypoint, road, overpass instead of the road band alone.
-    threshold : float or None
-        Write a binary uint8 0/1 mask of ``probability > threshold`` instead of float32
-        probabilities.
-    windows, gsd, device, precision, flips, scales, progress
-        As ``l2r extract`` (flips/scales: test-time augmentation).
+        Input raster; output GeoTIFF (``.tif``/``.tiff``; PNG when ``options.threshold`` is
+        given). The output location is checked before any work.
+    options : SegmentOptions
+        Checkpoint, front-end, windows, GSD, device, precision, bands, threshold, TTA.
+    echo : callable
+        Where progress lines go (the CLI passes stderr).
 
     Returns
     -------
@@ -183,30 +178,33 @@ def run_segment(
     out = Path(output)
     if out.suffix.lower() not in (".tif", ".tiff", ".png"):
         raise FormatError(f"{out.name}: l2r segment writes GeoTIFF (.tif) or PNG (.png)")
-    if out.suffix.lower() == ".png" and threshold is None:
+    if out.suffix.lower() == ".png" and options.threshold is None:
         raise FormatError("PNG holds 8-bit masks: pass --threshold, or write a .tif")
-    if threshold is not None and not 0.0 <= threshold < 1.0:
-        raise ParameterError(f"--threshold must be in [0, 1), got {threshold}")
-    segmenter = load_segmenter(checkpoint, frontend=frontend)
-    if not all_masks and 1 not in segmenter.frontend.trained_channels:
+    check_writable(out)
+    segmenter = load_segmenter(options.checkpoint, frontend=options.frontend)
+    if not options.all_masks and 1 not in segmenter.frontend.trained_channels:
         raise CheckpointError("this model predicts no road mask")
+    said: list[str] = []  # said once the image opened: a bad image stays a one-line error
+    gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
         echo(f"weights: {segmenter.description}")
+        for line in said:
+            echo(line)
         result = segment_source(
             segmenter,
             source,
-            device=device,
-            precision=precision,
-            windows=windows,
-            flips=flips,
-            scales=scales,
-            progress=progress,
+            device=options.device,
+            precision=options.precision,
+            windows=options.windows,
+            flips=options.tta,
+            scales=options.tta_scales,
+            progress=options.progress,
             echo=echo,
         )
-    data: np.ndarray = result.masks if all_masks else result.road
-    if threshold is not None:
-        data = (data > threshold).astype(np.uint8)
+    data: np.ndarray = result.masks if options.all_masks else result.road
+    if options.threshold is not None:
+        data = (data > options.threshold).astype(np.uint8)
     georef = result.georef if out.suffix.lower() != ".png" else None
     if out.suffix.lower() == ".png" and result.georef is not None:
         echo("note: PNG holds no georeference; write a .tif to keep it")

@@ -9,6 +9,7 @@ model (:func:`~linegraph2road.model.build_model`), the tiles
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ from linegraph2road.training import (
     resolve,
     resolve_device,
     seed_everything,
+    tiles_gsd,
 )
 
 __all__ = ["collect_tiles", "train"]
@@ -98,6 +100,8 @@ def train(
         amp = autocast_dtype(cfg.precision, device)
         train_tiles = collect_tiles(cfg.data.train)
         val_tiles = collect_tiles(cfg.data.val)[: cfg.validation.max_tiles]
+        gsd = tiles_gsd(train_tiles + val_tiles, cfg.data.gsd)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, gsd=gsd))
         seed_everything(cfg.seed)
         m = cfg.model
         model = build_model(
@@ -131,6 +135,8 @@ def train(
                 apls_small_tiles=v.apls_small_tiles,
                 device=device,
                 precision="bf16" if amp is not None else "fp32",
+                echo=echo if ctx.is_main else None,
+                window_size=m.window_size,
             )
         o = cfg.optim
         trainer = Trainer(

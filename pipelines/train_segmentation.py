@@ -11,6 +11,7 @@ config is written as ``OUT/config.yaml`` before the first step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,13 @@ from pathlib import Path
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.experts import parse_size
 from linegraph2road.frontends.fctl import FCtLFrontend
-from linegraph2road.training import TileDataset, find_tiles, resolve_device, seed_everything
+from linegraph2road.training import (
+    TileDataset,
+    find_tiles,
+    resolve_device,
+    seed_everything,
+    tiles_gsd,
+)
 from linegraph2road.training.segmentation.common import (
     RoadIoU,
     RunLog,
@@ -91,6 +98,8 @@ def train_segmentation(
     train_tiles = [t for tiles in per_source for t in tiles]
     val_tiles = [t for s in d.val for t in find_tiles(s.labels, images=s.images, split=s.split)]
     val_tiles = val_tiles[: v.max_tiles]
+    gsd = tiles_gsd(train_tiles + val_tiles, d.gsd)
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(d, gsd=gsd))
     seed_everything(cfg.seed)
     window = m.window_size
     crop = d.crop if d.crop is not None else window

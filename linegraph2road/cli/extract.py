@@ -74,9 +74,9 @@ experts.yaml) through mask2graph on their road mask.
     metavar="DIR",
     help="Also write keypoint/road/overpass probability GeoTIFFs to DIR.",
 )
-@click.option("--t-topo", type=float, default=0.5, show_default=True, help="Edge threshold.")
-@click.option("--t-k", type=float, default=0.248, show_default=True, help="Keypoint threshold.")
-@click.option("--t-r", type=float, default=0.364, show_default=True, help="Road threshold.")
+@click.option("--t-topo", type=float, default=None, help="Edge threshold [default: 0.5].")
+@click.option("--t-k", type=float, default=None, help="Keypoint threshold [default: 0.248].")
+@click.option("--t-r", type=float, default=None, help="Road threshold [default: 0.364].")
 @click.option(
     "--road-threshold",
     type=float,
@@ -106,13 +106,13 @@ def extract(
     sam_checkpoint: str | None,
     out_format: str | None,
     windows: int | None,
-    gsd: float,
+    gsd: float | None,
     device: str,
     precision: str | None,
     save_masks: str | None,
-    t_topo: float,
-    t_k: float,
-    t_r: float,
+    t_topo: float | None,
+    t_k: float | None,
+    t_r: float | None,
     road_threshold: float,
     min_spur_length: float,
     tta: bool,
@@ -123,32 +123,33 @@ def extract(
     \b
     IMAGE is a GeoTIFF or PNG: 1-band grey, RGB, RGBA (alpha = validity), 8 or 16 bit (16 bit
     is stretched between the 2 and 98 % percentiles); nodata pixels get no vertices or edges.
-    Georeferenced rasters are resampled to --gsd and the output is georeferenced (GeoJSON in
-    lon/lat, GraphML in the raster's CRS); every edge carries its probability "prob".
+    Georeferenced rasters are resampled to the GSD the checkpoint was trained at (--gsd to
+    override) and the output is georeferenced (GeoJSON in lon/lat, GraphML and GeoPackage in the
+    raster's CRS); every edge carries its probability "prob".
     """
-    from linegraph2road.pipelines.extract import run_extract
+    from linegraph2road.pipelines.extract import ExtractOptions, run_extract
 
     def echo(line: str) -> None:
         click.echo(line, err=True)
 
-    run = run_extract(
-        image,
-        output,
+    options = ExtractOptions(
         checkpoint=checkpoint,
         frontend=frontend,
-        sam_checkpoint=sam_checkpoint,
-        out_format=out_format,
         windows=windows,
         gsd=gsd,
         device=device,
         precision=precision,
+        progress=progress,
+        sam_checkpoint=sam_checkpoint,
+        out_format=out_format,
         save_masks=save_masks,
-        thresholds={"t_topo": t_topo, "t_k": t_k, "t_r": t_r},
+        t_k=t_k,
+        t_r=t_r,
+        t_topo=t_topo,
         road_threshold=road_threshold,
         mask2graph={"min_spur_length": min_spur_length},
-        flips=tta,
-        progress=progress,
-        echo=echo,
+        tta=tta,
     )
+    run = run_extract(image, output, options, echo=echo)
     echo(run.summary)
     echo(describe(run.graph, output))

@@ -32,5 +32,8 @@ def _register() -> None:
 
 def main() -> None:
     """Console-script entry point (``l2r``)."""
+    from linegraph2road.cli._errors import install_signal_handlers
+
     _register()
+    install_signal_handlers()
     cli(prog_name="l2r")

@@ -52,9 +52,9 @@ frontend_option = click.option(
 gsd_option = click.option(
     "--gsd",
     type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Model ground sampling distance, m/px; georeferenced rasters are resampled to it.",
+    default=None,
+    help="Ground sampling distance to run the model at, m/px; georeferenced rasters are "
+    "resampled to it. Default: the GSD the checkpoint was trained at (1 m/px if it records none).",
 )
 
 device_option = click.option(

@@ -79,7 +79,7 @@ def segment(
     all_masks: bool,
     threshold: float | None,
     windows: int | None,
-    gsd: float,
+    gsd: float | None,
     device: str,
     precision: str | None,
     tta: bool,
@@ -92,31 +92,31 @@ def segment(
     IMAGE is a GeoTIFF or PNG (1-band, RGB, RGBA, 8 or 16 bit; nodata pixels get 0), resampled
     to --gsd when georeferenced. The output has the processed image's grid and georeference.
     """
+    from linegraph2road.pipelines.options import SegmentOptions
     from linegraph2road.pipelines.segment import run_segment
 
     def echo(line: str) -> None:
         click.echo(line, err=True)
 
-    result = run_segment(
-        image,
-        output,
+    options = SegmentOptions(
         checkpoint=checkpoint,
         frontend=frontend,
-        all_masks=all_masks,
-        threshold=threshold,
         windows=windows,
         gsd=gsd,
         device=device,
         precision=precision,
-        flips=tta,
-        scales=(0.75, 1.0, 1.25) if tta_scales else (1.0,),
         progress=progress,
-        echo=echo,
+        all_masks=all_masks,
+        threshold=threshold,
+        tta=tta,
+        tta_scales=(0.75, 1.0, 1.25) if tta_scales else (1.0,),
     )
+    result = run_segment(image, output, options, echo=echo)
     h, w = result.valid.shape
     road = result.road[result.valid]
-    share = float((road > 0.5).mean()) if road.size else 0.0
+    cut = 0.5 if threshold is None else threshold
+    share = float((road > cut).mean()) if road.size else 0.0
     echo(
         f"{result.windows} windows; {result.timings['total']:.1f} s; wrote {output} ({w} x {h} px, "
-        f"{100 * share:.1f} % road at 0.5)"
+        f"{100 * share:.1f} % road at {cut:g})"
     )

@@ -46,10 +46,12 @@ from linegraph2road.io._atomic import atomic_path
 __all__ = [
     "FRONTEND_FORMAT",
     "FrontendCheckpoint",
+    "checkpoint_gsd",
     "checkpoint_kind",
     "frontend_from_description",
     "load_frontend",
     "save_frontend",
+    "training_config",
 ]
 
 FRONTEND_FORMAT = "linegraph2road-frontend"
@@ -105,6 +107,39 @@ def checkpoint_kind(path: str | os.PathLike[str]) -> CheckpointKind:
             "written by `l2r train` (an official SAM .pth goes to --sam-checkpoint)"
         )
     return kinds[fmt]
+
+
+def training_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The resolved training config stored in any kind of l2r checkpoint (``{}`` if none).
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        Missing, unreadable, not an l2r checkpoint, or damaged config metadata.
+    """
+    path = Path(path)
+    if checkpoint_kind(path) == "experts":
+        return dict(read_experts_config(path).get("training") or {})
+    try:
+        config = json.loads(_metadata(path).get("config", "{}"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path.name} has damaged config metadata ({e})") from e
+    return config if isinstance(config, dict) else {}
+
+
+def checkpoint_gsd(path: str | os.PathLike[str]) -> float | None:
+    """The ground sampling distance (m/px) a checkpoint was trained at; None if not recorded.
+
+    ``l2r train`` records ``data.gsd`` from the labels (``l2r prep`` writes them at the model's
+    GSD); checkpoints from before that record none.
+    """
+    data = training_config(path).get("data")
+    gsd = data.get("gsd") if isinstance(data, dict) else None
+    try:
+        value = None if gsd is None else float(gsd)
+    except (TypeError, ValueError):
+        return None
+    return value if value is not None and value > 0 else None
 
 
 def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:

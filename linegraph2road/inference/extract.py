@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from linegraph2road.candidates import candidate_edges
-from linegraph2road.errors import ParameterError
+from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
 from linegraph2road.graph import RoadGraph
 from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
@@ -427,7 +427,7 @@ def _check_line_graph_size(edges: NDArray[np.int64], n_vertices: int, row0: int,
     deg = np.bincount(edges.ravel(), minlength=n_vertices).astype(np.int64)
     size = int((deg * (deg - 1)).sum())
     if size > MAX_WINDOW_LINE_GRAPH_EDGES:
-        raise ParameterError(
+        raise CandidateGraphTooLargeError(
             f"the window at row {row0}, col {col0} has {n_vertices} vertices and {len(edges)} "
             f"candidate edges (line graph of {size} edges, limit {MAX_WINDOW_LINE_GRAPH_EDGES}): "
             "the masks are nearly flat, so the keypoint/road thresholds are too low for this "

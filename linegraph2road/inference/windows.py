@@ -50,6 +50,12 @@ def axis_offsets(length: int, *, window: int, n: int) -> list[int]:
     list of int
         ``n`` offsets, increasing, the first 0 and the last ``length - window`` (0 when the image
         is not longer than a window); offset ``i`` is ``round(i * (length - window) / (n - 1))``.
+
+    Raises
+    ------
+    ParameterError
+        ``n`` windows leave pixels uncovered (``n * window < length``), repeat a window, or more
+        than one window is asked for on an axis no longer than a window.
     """
     _check_positive("length", length)
     _check_positive("window", window)
@@ -67,6 +73,14 @@ def axis_offsets(length: int, *, window: int, n: int) -> list[int]:
             f"({window} px); use 1"
         )
     offsets = [round(i * span / (n - 1)) for i in range(n)]
+    gap = max(b - a for a, b in itertools.pairwise(offsets)) - window
+    if gap > 0:
+        need = n_windows_for(length, window=window, min_overlap=0)
+        raise ParameterError(
+            f"{n} windows of {window} px cannot cover {length} px (gaps of {gap} px between "
+            f"them): use at least {need} windows per axis, or leave the number unset for the "
+            "automatic layout"
+        )
     if len(set(offsets)) != n:
         raise ParameterError(
             f"{n} windows of {window} px on {length} px would repeat windows; use fewer windows"
@@ -105,7 +119,7 @@ def n_windows_for(length: int, *, window: int = 512, min_overlap: int = DEFAULT_
     # Rounded offsets can make one step a pixel longer than span / (n - 1): check the real layout.
     while True:
         offsets = axis_offsets(length, window=window, n=n)
-        if min(b - a for a, b in itertools.pairwise(offsets)) <= window - min_overlap:
+        if max(b - a for a, b in itertools.pairwise(offsets)) <= window - min_overlap:
             return n
         n += 1
 
@@ -129,9 +143,10 @@ def window_grid(
     n : int or None
         Windows per axis. None (default): per axis, the fewest whose overlap is at least
         ``min_overlap`` (:func:`n_windows_for`; 5 x 5 for 2048 x 2048). An explicit ``n`` is
-        used on every axis longer than a window (axes not longer than a window get 1); it may
-        give an overlap below ``min_overlap``, and then candidate edges that fit in no window get
-        no score.
+        used on every axis longer than a window (axes not longer than a window get 1); it must
+        cover the image (else :class:`~linegraph2road.errors.ParameterError` names the least
+        number that does), and it may give an overlap below ``min_overlap``, and then candidate
+        edges that fit in no window get no score.
     min_overlap : int
         Least overlap in pixels when ``n`` is None (default 65 = d_nei + 1).
 

@@ -29,6 +29,7 @@ from typing import Any
 from linegraph2road.errors import FormatError
 from linegraph2road.georef import Georeference
 from linegraph2road.graph import RoadGraph
+from linegraph2road.io._atomic import check_writable
 from linegraph2road.io._files import check_input_file, read_json
 from linegraph2road.io._unpickle import safe_load_pickle
 from linegraph2road.io.geojson import read_geojson, write_geojson
@@ -45,6 +46,7 @@ from linegraph2road.io.sat2graph_json import read_sat2graph_json, write_sat2grap
 
 __all__ = [
     "GRAPH_FORMATS",
+    "check_writable",
     "from_networkx",
     "guess_format",
     "read_graph",

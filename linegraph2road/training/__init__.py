@@ -51,6 +51,7 @@ from linegraph2road.training.dataset import (
     load_tile,
     positive_graph,
     rot90_points,
+    tiles_gsd,
 )
 from linegraph2road.training.distributed import (
     DistContext,
@@ -120,6 +121,7 @@ __all__ = [
     "rot90_points",
     "seed_everything",
     "tile_locations",
+    "tiles_gsd",
     "train_experts",
     "train_fctl",
     "train_nl_linknet",

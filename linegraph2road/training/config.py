@@ -109,7 +109,9 @@ class DataSource:
 @dataclass(frozen=True)
 class DataConfig:
     """Training and validation tiles and augmentation (``crop`` None = the model window;
-    ``samples_per_tile`` random windows per tile per epoch; ``workers`` DataLoader processes)."""
+    ``samples_per_tile`` random windows per tile per epoch; ``workers`` DataLoader processes;
+    ``gsd`` metres per pixel of the tiles, None = as ``l2r prep`` recorded it: stored in every
+    checkpoint, and ``l2r extract`` resamples images to it)."""
 
     train: list[DataSource] = field(default_factory=list)
     val: list[DataSource] = field(default_factory=list)
@@ -118,6 +120,7 @@ class DataConfig:
     samples_per_tile: int = 1
     cache: bool = False
     workers: int = 0
+    gsd: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,18 @@
 
 ``l2r prep`` writes, per tile id, ``{id}_keypoint.png``, ``{id}_road.png``, ``{id}_overpass.png``
 (uint8 0/255), ``{id}_labels.npz`` (``vertices (M, 2)`` float64 ``(x, y)`` pixels,
-``candidate_edges (C, 2)`` int64, ``candidate_labels (C,)`` uint8, ...) and ``{id}_labels.json``
-whose ``source`` says where the tile's image is: ``source["image"]`` (``l2r prep dataset``: a
-path relative to the dataset root) or ``source["raster"]`` (``l2r prep osm``: the raster's file
-name, the tile at ``source["col_off"]``, ``source["row_off"]`` in it). :func:`find_tiles` resolves
-those against an ``images`` folder (default: the labels folder).
+``candidate_edges (C, 2)`` int64, ``candidate_labels (C,)`` uint8, ...) and ``{id}_labels.json``,
+which says where the tile's image is:
+
+* ``image``: a file beside the labels (``l2r prep osm --raster`` writes ``{id}_image.tif``, the
+  raster resampled to the labels' GSD);
+* else ``source["image"]`` (``l2r prep dataset``: a path relative to the dataset root, which
+  ``manifest.json`` records as ``root``) or ``source["raster"]`` (older ``l2r prep osm`` output:
+  the raster's file name, the tile at ``source["col_off"]``, ``source["row_off"]`` in it).
+
+:func:`find_tiles` resolves the latter against an ``images`` folder (default: the manifest's
+``root``, else the labels folder). ``gsd`` (metres per pixel) is recorded per tile; training
+stores it in the checkpoint (:func:`tiles_gsd`).
 
 Augmentation (paper section 4.2)
 --------------------------------
@@ -49,6 +56,7 @@ __all__ = [
     "load_tile",
     "positive_graph",
     "rot90_points",
+    "tiles_gsd",
 ]
 
 MASK_NAMES = ("keypoint", "road", "overpass")
@@ -71,6 +79,8 @@ class TileRecord:
         Tile size in pixels (of the masks).
     split : str
         The split ``l2r prep`` recorded (``""`` when none).
+    gsd : float or None
+        Ground sampling distance of the labels, m/px (None: not recorded, older labels).
     """
 
     tile_id: str
@@ -79,6 +89,7 @@ class TileRecord:
     window: tuple[int, int, int, int] | None
     shape: tuple[int, int]
     split: str = ""
+    gsd: float | None = None
 
 
 class TileData(NamedTuple):
@@ -133,8 +144,10 @@ def find_tiles(
         Folder written by ``l2r prep`` (``manifest.json`` lists the tiles; without one, every
         ``*_labels.json`` counts).
     images : path, optional
-        Folder the recorded image paths are relative to (``l2r prep dataset``: the dataset
-        root; ``l2r prep osm``: the raster's folder). Default: ``labels_dir``.
+        Folder the recorded source image paths are relative to (``l2r prep dataset``: the
+        dataset root). Default: the ``root`` that ``manifest.json`` records, else
+        ``labels_dir``. Images written beside the labels (``image`` in ``{id}_labels.json``)
+        are always read from ``labels_dir``.
     split : str, optional
         Keep only tiles of this split (``"train"``, ``"valid"``...); None keeps all.
 
@@ -148,50 +161,110 @@ def find_tiles(
     InputFileError
         ``labels_dir`` or ``images`` is not a folder, or a tile's image is missing.
     FormatError
-        No tiles, unreadable JSON, or a tile without an image reference.
+        No tiles, unreadable JSON, a tile without an image reference, or a manifest of an
+        interrupted ``l2r prep`` run (``"complete": false``).
     """
     root = Path(labels_dir)
     if not root.is_dir():
         raise InputFileError(f"training data folder not found: {root} (run `l2r prep` first)")
-    img_root = Path(images) if images is not None else root
-    if not img_root.is_dir():
-        raise InputFileError(f"image folder not found: {img_root}")
     manifest = root / "manifest.json"
     splits: dict[str, str] = {}
+    recorded_root: str | None = None
     if manifest.is_file():
-        entries = _read_json(manifest).get("tiles", [])
+        doc = _read_json(manifest)
+        entries = doc.get("tiles", [])
         if not all(isinstance(t, dict) and "tile_id" in t for t in entries):
             raise FormatError(f"{manifest}: every tile entry needs a tile_id")
+        if doc.get("complete") is False:
+            raise FormatError(
+                f"{root}: the l2r prep run that wrote it did not finish ({len(entries)} tiles "
+                "done); re-run the same l2r prep command to finish it"
+            )
         splits = {str(t["tile_id"]): str(t.get("split") or "") for t in entries}
         ids = list(splits)
+        recorded_root = doc.get("root")
     else:
         ids = sorted(p.name[: -len("_labels.json")] for p in root.glob("*_labels.json"))
+    if images is not None:
+        img_root = Path(images)
+    elif recorded_root and Path(recorded_root).is_dir():
+        img_root = Path(recorded_root)
+    else:
+        img_root = root
+    if not img_root.is_dir():
+        raise InputFileError(f"image folder not found: {img_root}")
     out = []
     for tid in ids:
         doc = _read_json(root / f"{tid}_labels.json")
         src = doc.get("source") or {}
-        rel = src.get("image") or src.get("raster")
-        if not rel:
-            raise FormatError(f"{root / tid}_labels.json: source names no image or raster")
-        image = img_root / str(rel)
-        if not image.is_file():
-            raise InputFileError(
-                f"image of tile {tid} not found: {image} (set the data source's `images` folder)"
-            )
+        window = None
         try:
             h, w = (int(v) for v in doc["shape"])
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"{root / tid}_labels.json: no valid shape [H, W]") from exc
-        window = None
-        if "col_off" in src and "row_off" in src:
-            window = (int(src["col_off"]), int(src["row_off"]), w, h)
+        if doc.get("image"):
+            image = root / str(doc["image"])
+        else:
+            rel = src.get("image") or src.get("raster")
+            if not rel:
+                raise FormatError(f"{root / tid}_labels.json: source names no image or raster")
+            image = img_root / str(rel)
+            if "col_off" in src and "row_off" in src:
+                window = (int(src["col_off"]), int(src["row_off"]), w, h)
+        if not image.is_file():
+            raise InputFileError(
+                f"image of tile {tid} not found: {image} (set the data source's `images` folder)"
+            )
+        gsd = doc.get("gsd")
         tile_split = splits.get(tid) or str(src.get("split") or "")
         if split is None or tile_split == split:
-            out.append(TileRecord(tid, root, image, window, (h, w), tile_split))
+            tile_gsd = None if gsd is None else float(gsd)
+            out.append(TileRecord(tid, root, image, window, (h, w), tile_split, tile_gsd))
     if not out:
         what = f" of split {split!r}" if split is not None else ""
         raise FormatError(f"{root}: no prepared tiles{what} found (expected l2r prep output)")
     return out
+
+
+#: Relative difference below which two ground sampling distances count as the same.
+GSD_TOLERANCE = 0.01
+
+
+def tiles_gsd(tiles: list[TileRecord], configured: float | None = None) -> float | None:
+    """The one ground sampling distance of training tiles, m/px, to record in the checkpoint.
+
+    Parameters
+    ----------
+    tiles : list of TileRecord
+    configured : float or None
+        ``data.gsd`` of the config: the GSD of tiles that record none (older labels); must
+        agree with the tiles that do.
+
+    Returns
+    -------
+    float or None
+        None when neither the tiles nor the config say.
+
+    Raises
+    ------
+    ParameterError
+        Tiles at different GSDs (labels at another scale than the model's), or a configured
+        GSD that contradicts the labels.
+    """
+    found = sorted({t.gsd for t in tiles if t.gsd is not None})
+    if configured is not None:
+        found = sorted({*found, float(configured)})
+    if not found:
+        return None
+    if found[-1] > found[0] * (1.0 + GSD_TOLERANCE):
+        where = {f"{t.gsd:g}": t.tile_id for t in tiles if t.gsd is not None}
+        shown = ", ".join(f"{g} m/px ({tid})" for g, tid in sorted(where.items()))
+        extra = f"; data.gsd = {configured:g}" if configured is not None else ""
+        raise ParameterError(
+            f"training tiles have different ground sampling distances: {shown}{extra}; make "
+            "every label folder with the same `l2r prep --gsd`"
+        )
+    return found[0]
 
 
 def load_tile(record: TileRecord) -> TileData:

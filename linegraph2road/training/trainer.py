@@ -56,9 +56,14 @@ __all__ = ["LOG_COLUMNS", "TrainResult", "Trainer", "seed_everything"]
 LOG_COLUMNS = (
     "kind", "epoch", "step", "loss", "mask_loss", "edge_loss", "keypoint_loss", "road_loss",
     "overpass_loss", "lr_encoder", "lr_rest", "val_topo_precision", "val_topo_recall",
-    "val_topo_f1", "val_apls", "val_score", "seconds",
+    "val_topo_f1", "val_apls", "val_score", "seconds", "val_skipped",
 )  # fmt: skip
 _LOSS_KEYS = ("loss", "mask_loss", "edge_loss", "keypoint_loss", "road_loss", "overpass_loss")
+
+
+def _cell(value: Any) -> Any:
+    """A log cell: NaN (a metric that could not be computed) is written as an empty cell."""
+    return "" if isinstance(value, float) and math.isnan(value) else value
 
 
 @dataclass
@@ -272,7 +277,7 @@ class Trainer:
             writer = csv.DictWriter(f, LOG_COLUMNS)
             if new:
                 writer.writeheader()
-            writer.writerow({k: row.get(k, "") for k in LOG_COLUMNS})
+            writer.writerow({k: _cell(row.get(k, "")) for k in LOG_COLUMNS})
 
     def _lrs(self) -> dict[str, float]:
         return {

@@ -8,17 +8,24 @@ tile's labelled candidate graph restricted to its positive edges
 same frame. Scores: Sat2Graph TOPO (precision, recall, F1) and the Sat2Graph APLS variant (what
 City-scale / Global-scale papers report), averaged over tiles skipping NaN; ``score`` is
 ``(TOPO F1 + APLS) / 2``, which picks the ``best`` checkpoint.
+
+Validation never ends a training run: a tile whose candidate graph is too large to score (an
+under-trained model's nearly flat masks, see
+:class:`~linegraph2road.errors.CandidateGraphTooLargeError`) is skipped with a one-line
+message, its scores are missing (NaN, an empty cell in ``log.csv``) and ``skipped`` counts it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
+from linegraph2road.inference.windows import window_grid
 from linegraph2road.training.dataset import (
     Sample,
     TileData,
@@ -121,10 +128,16 @@ class Validator:
         NMS radii and candidate radius, px (8, 16, 64).
     n_windows : int or None
         Sliding windows per side (None: the inference default).
+    window_size : int or None
+        The model's window side, px: when given, ``n_windows`` is checked against every tile
+        now (a layout that cannot cover a tile is refused before training starts, not at the
+        first validation).
     apls_small_tiles : bool
         Sat2Graph APLS small-tile settings (SpaceNet's 400 px tiles).
     device : str or torch.device
     precision : {"fp32", "bf16"}
+    echo : callable or None
+        Receives a one-line message for each skipped tile.
     """
 
     def __init__(
@@ -141,8 +154,22 @@ class Validator:
         apls_small_tiles: bool = False,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
+        echo: Callable[[str], None] | None = None,
+        window_size: int | None = None,
     ) -> None:
         self.tiles = list(tiles)
+        if window_size is not None and n_windows is not None:
+            for t in self.tiles:
+                h, w = t.shape
+                try:
+                    window_grid(max(h, window_size), max(w, window_size), window=window_size,
+                                n=n_windows)  # fmt: skip
+                except ParameterError as exc:
+                    raise ParameterError(
+                        f"validation.n_windows = {n_windows} does not fit validation tile "
+                        f"{t.tile_id} ({w} x {h} px): {exc}"
+                    ) from exc
+        self.echo = echo
         self.extract_params: dict[str, Any] = {
             "t_k": t_k, "t_r": t_r, "t_topo": t_topo, "d_k": d_k, "d_r": d_r, "d_nei": d_nei,
             "n_windows": n_windows, "device": str(device), "precision": precision,
@@ -152,7 +179,8 @@ class Validator:
 
     def __call__(self, model: LineGraph2Road) -> dict[str, float]:
         """Mean scores over the tiles: ``topo_precision``, ``topo_recall``, ``topo_f1``,
-        ``apls``, ``score``. Leaves ``model`` in eval mode."""
+        ``apls``, ``score`` (NaN when every tile was skipped) and ``skipped`` (tiles whose
+        candidate graph was too large to score). Leaves ``model`` in eval mode."""
         from linegraph2road.inference.extract import extract_graph
         from linegraph2road.metrics.apls_sat2graph import apls_sat2graph
         from linegraph2road.metrics.topo import topo
@@ -161,10 +189,19 @@ class Validator:
             self._data = [load_tile(t) for t in self.tiles]
         model.eval()
         p, r, f, a = [], [], [], []
-        for tile in self._data:
+        skipped = 0
+        for record, tile in zip(self.tiles, self._data, strict=True):
             gt = positive_graph(tile.vertices, tile.edges, tile.labels)
-            with torch.no_grad():
-                pred = extract_graph(model, tile.image, **self.extract_params).graph
+            try:
+                with torch.no_grad():
+                    pred = extract_graph(model, tile.image, **self.extract_params).graph
+            except CandidateGraphTooLargeError as exc:
+                skipped += 1
+                if self.echo is not None:
+                    self.echo(
+                        f"validation skipped tile {record.tile_id}, its scores are missing: {exc}"
+                    )
+                continue
             t = topo(gt, pred)
             p.append(t.precision)
             r.append(t.recall)
@@ -177,4 +214,5 @@ class Validator:
             "apls": _nanmean(a),
         }
         out["score"] = _nanmean([out["topo_f1"], out["apls"]])
+        out["skipped"] = float(skipped)
         return out

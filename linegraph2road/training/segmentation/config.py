@@ -79,7 +79,8 @@ class SegmentationData:
     """Tiles and samples. ``crop``: NL-LinkNet's training crop (a multiple of 32; None = the
     window); FCtL and experts train on window-sized patches (None or the window).
     ``samples_per_tile``: random crops (patches) per tile per epoch; ``workers``: DataLoader
-    processes (NL-LinkNet)."""
+    processes (NL-LinkNet). ``gsd``: metres per pixel of the tiles (None: as ``l2r prep``
+    recorded it); stored in the checkpoint, where ``l2r segment``/``extract`` read it."""
 
     train: list[DataSource] = field(default_factory=list)
     val: list[DataSource] = field(default_factory=list)
@@ -88,6 +89,7 @@ class SegmentationData:
     samples_per_tile: int = 1
     cache: bool = False
     workers: int = 0
+    gsd: float | None = None
 
 
 @dataclass(frozen=True)
