@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APLS_VARIANTS",
     "METRICS",
+    "COSMIQ_PRESETS",
     "EvalSettings",
     "ImageScores",
     "comparison_canvas",
@@ -49,6 +50,15 @@ __all__ = [
 
 METRICS: tuple[str, ...] = ("topo", "apls")
 APLS_VARIANTS: tuple[str, ...] = ("sat2graph", "cosmiq")
+#: Named parameter sets of the CosmiQ variant (:func:`~.apls_cosmiq.apls_cosmiq` keywords).
+#: ``spacenet``: the SpaceNet scorer as described (midpoints every 50 m on every edge, 1000
+#: sampled control points); ``apls-cli``: the defaults of CosmiQ's ``apls.py`` command line, with
+#: which CosmiQ published its sample output (midpoints every 200 m, only on edges curved by more
+#: than 12 %, 500 sampled control points).
+COSMIQ_PRESETS: dict[str, dict[str, Any]] = {
+    "spacenet": {"midpoint_spacing": 50.0, "is_curved_eps": -1.0, "max_control_points": 1000},
+    "apls-cli": {"midpoint_spacing": 200.0, "is_curved_eps": 0.12, "max_control_points": 500},
+}
 MATCH_DISTANCE = 0.0001 * DEG  # metres: TOPO's marble-hole matching distance (11.1111 m)
 
 
@@ -92,6 +102,8 @@ class EvalSettings:
         Metres per pixel of pixel graphs (None: 1 m, the benchmarks' convention).
     seed : int
         Seed of the APLS variants' random choices.
+    apls_preset : str or None
+        CosmiQ variant only: a name of :data:`COSMIQ_PRESETS` (None: ``"spacenet"``).
     """
 
     metrics: tuple[str, ...] = METRICS
@@ -100,6 +112,7 @@ class EvalSettings:
     topo_radius: float | None = None
     gsd: float | None = None
     seed: int = 0
+    apls_preset: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
@@ -108,6 +121,19 @@ class EvalSettings:
                 f"unknown APLS variant {self.apls_variant!r}; expected one of "
                 f"{', '.join(APLS_VARIANTS)}"
             )
+        if self.apls_preset is not None:
+            if self.apls_variant != "cosmiq":
+                raise EvaluationError(
+                    f"--apls-preset {self.apls_preset} applies to the cosmiq APLS variant only "
+                    "(add --apls-variant cosmiq)"
+                )
+            if self.apls_preset not in COSMIQ_PRESETS:
+                raise EvaluationError(
+                    f"unknown CosmiQ APLS preset {self.apls_preset!r}; expected one of "
+                    f"{', '.join(COSMIQ_PRESETS)}"
+                )
+        elif self.apls_variant == "cosmiq":
+            object.__setattr__(self, "apls_preset", "spacenet")
         for name in ("topo_radius", "gsd"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
@@ -146,7 +172,8 @@ def _apls(gt: RoadGraph, pred: RoadGraph, s: EvalSettings) -> Any:
         from .apls_cosmiq import apls_cosmiq
     except ImportError as exc:  # pragma: no cover - the module ships with the package
         raise EvaluationError("the CosmiQ APLS variant is not available in this build") from exc
-    return apls_cosmiq(gt, pred, gsd=s.gsd, seed=s.seed)
+    preset = COSMIQ_PRESETS[s.apls_preset or "spacenet"]
+    return apls_cosmiq(gt, pred, gsd=s.gsd, seed=s.seed, **preset)
 
 
 def evaluate_pair(gt: RoadGraph, pred: RoadGraph, *, settings: EvalSettings) -> ImageScores:
@@ -225,6 +252,7 @@ def summarize(
             "gt_to_prop": mean_skip_nan([a["gt_to_prop"] for a in kept])[0],
             "prop_to_gt": mean_skip_nan([a["prop_to_gt"] for a in kept])[0],
             "variant": settings.apls_variant,
+            "preset": settings.apls_preset,
             "n_images": n,
             "aggregation": "mean of per-image APLS (NaN skipped)",
         }

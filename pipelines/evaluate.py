@@ -39,7 +39,7 @@ from typing import Any
 
 from linegraph2road.errors import L2RError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.io import guess_format, read_graph
+from linegraph2road.io import check_writable, guess_format, read_graph
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.metrics.evaluate import (
     MATCH_DISTANCE,
@@ -187,6 +187,7 @@ def evaluate_graphs(
     *,
     metrics: str | Sequence[str] = ("topo", "apls"),
     apls_variant: str = "sat2graph",
+    apls_preset: str | None = None,
     small_tiles: bool = False,
     dataset: str | None = None,
     split: str | None = None,
@@ -213,6 +214,8 @@ def evaluate_graphs(
     metrics : str or sequence of str
         ``"topo"``, ``"apls"`` or both (``"topo,apls"``).
     apls_variant : {"sat2graph", "cosmiq"}
+    apls_preset : {"spacenet", "apls-cli"} or None
+        CosmiQ variant's parameters (:data:`~linegraph2road.metrics.evaluate.COSMIQ_PRESETS`).
     small_tiles : bool
         Small-tile settings without a dataset: Sat2Graph APLS small-tile parameters and TOPO
         radius 166.667 m.
@@ -246,6 +249,7 @@ def evaluate_graphs(
     settings = EvalSettings(
         metrics=tuple(metrics.split(",")) if isinstance(metrics, str) else tuple(metrics),
         apls_variant=apls_variant,
+        apls_preset=apls_preset,
         small_tiles=small_tiles or protocol.small_tiles,
         topo_radius=SPACENET_TOPO_RADIUS if radius is None and small_tiles else radius,
         gsd=gsd,
@@ -253,6 +257,11 @@ def evaluate_graphs(
     )
     if workers < 1:
         raise EvaluationError(f"workers must be at least 1, got {workers}")
+    for path in (json_path, csv_path):  # before any work: never fail at the end
+        if path is not None:
+            check_writable(path)
+    if plots_dir is not None:
+        check_writable(plots_dir, folder=True)
     pairs, extra = resolve_pairs(gt, pred, gt_glob=gt_glob, pred_glob=pred_glob)
     warnings: list[str] = []
     split_info: dict[str, Any] = {}

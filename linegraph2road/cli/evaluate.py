@@ -28,9 +28,9 @@ Examples:
   l2r eval --gt Global-Scale/out_of_domain --pred out/graph --dataset globalscale --split ood \\
       --metrics topo
 \b
-  # One pair, SpaceNet's official APLS
+  # One pair, SpaceNet's official APLS (apls-cli: CosmiQ's command-line defaults)
   l2r eval --gt AOI_2_Vegas_img0_gt.gpickle --pred prop.gpickle --metrics apls \\
-      --apls-variant cosmiq
+      --apls-variant cosmiq --apls-preset apls-cli
 \b
 Tile ids come from file names: the extension and endings such as _graph_gt, _refine_gt_graph,
 __gt_graph, _gt_graph, _gt, _graph, _pred, _prop are stripped (region_9_graph_gt.pickle,
@@ -63,6 +63,14 @@ an empty graph and flagged; predictions without ground truth are listed and igno
     show_default=True,
     help="sat2graph: what City-scale/Global-scale/SpaceNet papers report; cosmiq: SpaceNet's "
     "official scorer. Never compare numbers of the two.",
+)
+@click.option(
+    "--apls-preset",
+    type=click.Choice(("spacenet", "apls-cli")),
+    default=None,
+    help="CosmiQ variant's parameters: spacenet (default: midpoints every 50 m on every edge, "
+    "1000 control points) or apls-cli (CosmiQ apls.py's own defaults, used for its published "
+    "sample output: midpoints every 200 m on edges curved > 12 %, 500 control points).",
 )
 @click.option(
     "--small-tiles",
@@ -192,8 +200,9 @@ def summary_table(report: dict[str, Any]) -> str:
         )
     if "apls" in s:
         a = s["apls"]
+        variant = a["variant"] + (f" ({a['preset']} preset)" if a.get("preset") else "")
         lines.append(
             f"APLS     {_num(a['score'])}  gt->prop {_num(a['gt_to_prop'])}  "
-            f"prop->gt {_num(a['prop_to_gt'])}   [{a['variant']} variant; {a['n_images']} images]"
+            f"prop->gt {_num(a['prop_to_gt'])}   [{variant} variant; {a['n_images']} images]"
         )
     return "\n".join(lines)
