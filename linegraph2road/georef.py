@@ -25,9 +25,31 @@ from linegraph2road.errors import GeoreferenceError
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["WGS84", "Georeference", "as_crs"]
+__all__ = ["PIXEL_CRS", "WGS84", "Georeference", "as_crs", "is_pixel_crs"]
 
 WGS84 = CRS.from_epsg(4326)
+
+#: The CRS written for graphs in image pixels where a format needs one (osmnx's
+#: ``graph_to_gdfs`` needs ``G.graph["crs"]``): an engineering CRS whose x is the column and y
+#: the row (pointing down), 1 unit per pixel, labelled metres because benchmark tiles are 1 m/px.
+#: Readers recognise it (:func:`is_pixel_crs`) and give a pixel graph back.
+PIXEL_CRS = CRS.from_wkt(
+    'ENGCRS["l2r image pixels",EDATUM["image grid (1 unit = 1 pixel)"],CS[Cartesian,2],'
+    'AXIS["x (column)",east,ORDER[1],LENGTHUNIT["metre",1]],'
+    'AXIS["y (row)",south,ORDER[2],LENGTHUNIT["metre",1]]]'
+)
+
+
+def is_pixel_crs(value: Any) -> bool:
+    """Whether ``value`` names a pixel frame rather than a place on the Earth: an engineering
+    (local) CRS such as :data:`PIXEL_CRS`. Unparseable values are not pixel frames."""
+    try:
+        crs = CRS.from_user_input(value)
+    except (CRSError, TypeError, ValueError):
+        return False
+    return crs.type_name.startswith("Engineering") or crs.name == PIXEL_CRS.name
+
+
 _GEOD = Geod(ellps="WGS84")
 
 

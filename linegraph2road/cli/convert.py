@@ -43,4 +43,4 @@ def convert(
     from linegraph2road.pipelines.convert import convert_graph
 
     graph = convert_graph(src, output, in_format=in_format, out_format=out_format, like=like)
-    click.echo(describe(graph, output), err=True)
+    click.echo(describe(graph, output, out_format), err=True)

@@ -152,4 +152,4 @@ def extract(
     )
     run = run_extract(image, output, options, echo=echo)
     echo(run.summary)
-    echo(describe(run.graph, output))
+    echo(describe(run.graph, output, out_format))

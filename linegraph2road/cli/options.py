@@ -69,13 +69,30 @@ progress_option = click.option(
 )
 
 
-def describe(graph: object, path: str) -> str:
-    """One-line summary of a written graph for stderr."""
+#: Formats whose files hold pixel coordinates whatever the graph's georeference.
+_PIXEL_FORMATS = ("cityscale", "samroad-spacenet", "sat2graph-json")
+
+
+def describe(graph: object, path: str, fmt: str | None = None) -> str:
+    """One-line summary of a written graph for stderr, saying the coordinates *the file* holds
+    (GeoJSON: lon/lat; GraphML, GeoPackage, gpickle: the raster's CRS; benchmark pickles:
+    pixels). ``fmt`` is the written format (default: from the extension)."""
+    from linegraph2road.errors import FormatError
     from linegraph2road.graph import RoadGraph
+    from linegraph2road.io import guess_format
 
     if not isinstance(graph, RoadGraph):
         return f"wrote {path}"
-    where = "pixel coordinates" if graph.georef is None else f"CRS {graph.georef.to_dict()['crs']}"
-    if graph.georef is not None and len(where) > 40:
-        where = f"CRS {graph.georef.crs.name}"
+    try:
+        fmt = fmt or guess_format(path)
+    except FormatError:
+        fmt = None
+    if graph.georef is None or fmt in _PIXEL_FORMATS:
+        where = "pixel coordinates"
+    elif fmt == "geojson":
+        where = "lon/lat, EPSG:4326"
+    else:
+        where = f"CRS {graph.georef.to_dict()['crs']}"
+        if len(where) > 40:
+            where = f"CRS {graph.georef.crs.name}"
     return f"wrote {path}: {graph.num_nodes} nodes, {graph.num_edges} edges ({where})"

@@ -23,10 +23,13 @@ becomes a chain of degree-2 nodes when ``expand_geometry`` is true, so parallel 
 different courses stay distinct. Where the coordinates land:
 
 * ``like`` given: from the graph's CRS into ``like``'s pixel grid;
-* CRS and ``l2r_transform``: exactly that grid;
+* CRS and ``l2r_transform``: exactly that grid (unless ``l2r_transform_crs`` says the grid
+  belongs to another CRS: the graph was reprojected since);
 * projected CRS only: a grid in that CRS at 1 unit per pixel, origin at (min x, max y);
 * geographic CRS only: :meth:`Georeference.local_metric_grid` (UTM, 1 m per pixel);
-* no CRS: the coordinates are pixels (``like``, if given, is attached).
+* no CRS, or a pixel frame (an engineering CRS such as
+  :data:`~linegraph2road.georef.PIXEL_CRS`): the coordinates are pixels (``like``, if given, is
+  attached).
 
 gpickle files (CosmiQ's APLS test graphs) are read through the restricted unpickler with an
 allow-list extended by networkx graph/view classes and shapely geometries only.
@@ -48,7 +51,7 @@ from affine import Affine
 from pyproj import Geod
 
 from linegraph2road.errors import FormatError, GeoreferenceError, GraphError
-from linegraph2road.georef import WGS84, Georeference, as_crs, transform_points
+from linegraph2road.georef import WGS84, Georeference, as_crs, is_pixel_crs, transform_points
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io._unpickle import GPICKLE_ALLOW, safe_load_pickle
@@ -239,10 +242,19 @@ def from_networkx(
     meta = G.graph
     transform = _parse_transform(meta.get("l2r_transform"))
     src_crs = crs if crs is not None else meta.get("crs")
+    grid_crs = meta.get("l2r_transform_crs")
+    if transform is not None and grid_crs is not None and src_crs is not None:
+        try:
+            if as_crs(grid_crs) != as_crs(src_crs):
+                transform = None  # reprojected since we wrote it: the grid no longer applies
+        except GeoreferenceError:
+            transform = None
     own: Georeference | None = None
     if positions == "rowcol":
         src_crs = None
-    elif crs is None and meta.get("l2r_coordinates") == "pixel":
+    elif (crs is None and meta.get("l2r_coordinates") == "pixel") or (
+        src_crs is not None and is_pixel_crs(src_crs)
+    ):
         src_crs = None
         if meta.get("l2r_crs") is not None and transform is not None:
             own = Georeference(as_crs(meta["l2r_crs"]), transform)

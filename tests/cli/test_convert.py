@@ -145,3 +145,17 @@ def test_real_entry_points(entry: list[str], tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_graphml_outputs_load_in_osmnx(l2r, tmp_path: Path, fixtures_dir: Path) -> None:
+    """The README's GraphML examples (a City-scale pixel pickle, a georeferenced gpickle) load
+    with osmnx.load_graphml and convert with osmnx.graph_to_gdfs."""
+    ox = pytest.importorskip("osmnx", reason="osmnx is a dev/test dependency")
+    for src in (
+        fixtures_dir / "cityscale_example" / "gt.p",
+        fixtures_dir / "spacenet_vegas" / "AOI_2_Vegas_img0_gt.gpickle",
+    ):
+        out = tmp_path / f"{src.stem}.graphml"
+        assert l2r("convert", src, "-o", out).exit_code == 0
+        nodes, edges = ox.graph_to_gdfs(ox.load_graphml(out))
+        assert len(nodes) == read_graph(out).num_nodes and len(edges) > 0

@@ -11,7 +11,7 @@ import pytest
 from affine import Affine
 
 from linegraph2road.errors import FormatError, InputFileError
-from linegraph2road.georef import Georeference
+from linegraph2road.georef import Georeference, is_pixel_crs
 from linegraph2road.graph import RoadGraph
 from linegraph2road.io.graphml import read_graphml, write_graphml
 
@@ -27,18 +27,19 @@ def _graph(georef: Georeference | None = None) -> RoadGraph:
 def test_written_file_is_an_osmnx_two_way_multidigraph(tmp_path: Path) -> None:
     path = tmp_path / "g.graphml"
     write_graphml(_graph(UTM), path)
-    # osmnx.load_graphml reads with force_multigraph=True, as here.
+    # osmnx.load_graphml reads with force_multigraph=True, as here; like osmnx.save_graphml, every
+    # value is a string (osmnx's loader converts them by attribute name).
     G = nx.read_graphml(path, node_type=int, force_multigraph=True)
     assert isinstance(G, nx.MultiDiGraph)
     assert G.number_of_nodes() == 4 and G.number_of_edges() == 4
-    assert G.graph["crs"] == "EPSG:32611"
+    assert G.graph["crs"] == "EPSG:32611" and G.graph["l2r_transform_crs"] == "EPSG:32611"
     assert G.graph["l2r_coordinates"] == "crs" and G.graph["l2r_length_unit"] == "m"
     assert json.loads(G.graph["l2r_transform"]) == [0.5, 0.0, 660000.0, 0.0, -0.5, 4010000.0]
-    assert G.nodes[2] == {"x": 660005.0, "y": 4009990.0}
+    assert G.nodes[2] == {"x": "660005.0", "y": "4009990.0", "street_count": "1"}
     forward = next(iter(G.get_edge_data(1, 2).values()))
     backward = next(iter(G.get_edge_data(2, 1).values()))
-    assert forward == {"oneway": False, "reversed": False, "length": 10.0, "prob": 1.0}
-    assert backward == {"oneway": False, "reversed": True, "length": 10.0, "prob": 1.0}
+    assert forward == {"oneway": "False", "reversed": "False", "length": "10.0", "prob": "1.0"}
+    assert backward == {"oneway": "False", "reversed": "True", "length": "10.0", "prob": "1.0"}
     back = read_graphml(path)
     assert back.georef == UTM and back.equals(_graph(UTM), atol=1e-6)
 
@@ -47,7 +48,7 @@ def test_pixel_graph(tmp_path: Path) -> None:
     path = tmp_path / "p.graphml"
     write_graphml(_graph(), path)
     G = nx.read_graphml(path)
-    assert "crs" not in G.graph and G.graph["l2r_length_unit"] == "px"
+    assert is_pixel_crs(G.graph["crs"]) and G.graph["l2r_length_unit"] == "px"
     assert read_graphml(path).equals(_graph())
 
 
