@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APLS_VARIANTS",
-    "METRICS",
     "COSMIQ_PRESETS",
+    "METRICS",
     "EvalSettings",
     "ImageScores",
     "comparison_canvas",
