@@ -75,9 +75,13 @@ def train(
     """Train the model on prepared tiles; checkpoints every epoch, resumable.
 
     Adam (lr 1e-3, SAM encoder x0.05), BCE(masks) + 0.1 BCE(candidate edges), random crops and
-    quarter turns, bf16 on GPU, TOPO/APLS validation each epoch, multi-GPU with torchrun.
-    A `task: segmentation` config trains an NL-LinkNet, FCtL or experts front-end alone with
-    its own paper's recipe instead (road IoU validation each epoch).
+    quarter turns, bf16 on GPU, TOPO/APLS validation every `validation.every` epochs (the paper
+    configs: each epoch; tiny_cpu: every 10), multi-GPU with torchrun. A validation tile whose
+    candidate graph is too large to score (an under-trained model) is skipped with a message,
+    never ending the run. The checkpoint records the GSD of the labels (`l2r prep --gsd`), which
+    `l2r extract` then uses. A `task: segmentation` config trains an NL-LinkNet, FCtL or experts
+    front-end alone with its own paper's recipe instead (road IoU validation every
+    `validation.every` epochs).
     """
     from linegraph2road.errors import ParameterError
     from linegraph2road.training.config import config_path, load_any_config
