@@ -28,6 +28,7 @@ from linegraph2road.frontends.checkpoint import checkpoint_kind
 from linegraph2road.graph import RoadGraph
 from linegraph2road.inference import ExtractResult, RasterSource, extract_graph
 from linegraph2road.inference.segment import SegmentResult, check_image_size
+from linegraph2road.inference.windows import check_window_count
 from linegraph2road.io import GRAPH_FORMATS, check_writable, guess_format, write_graph
 from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
@@ -35,6 +36,7 @@ from linegraph2road.model import LineGraph2Road, load_checkpoint
 from linegraph2road.pipelines.options import ExtractOptions
 from linegraph2road.pipelines.segment import (
     check_frontend_name,
+    check_segment_windows,
     checkpoint_frontend_name,
     load_model_gsd,
     load_segmenter,
@@ -261,6 +263,7 @@ def run_extract(
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error
     gsd = load_model_gsd(checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
+        check_window_count(source.shape, window=model.window_size, n=options.windows)
         echo(f"weights: {weights}")
         for line in said:
             echo(line)
@@ -321,6 +324,7 @@ def _run_mask2graph(
     gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
+        check_segment_windows(segmenter, source.shape, options.windows)
         echo(f"weights: {segmenter.description}; graph by mask2graph (no topology head)")
         for line in said:
             echo(line)

@@ -19,9 +19,10 @@ import numpy as np
 from linegraph2road.errors import CheckpointError, FormatError, ParameterError
 from linegraph2road.frontends import FRONTENDS, MaskFrontend
 from linegraph2road.frontends.checkpoint import checkpoint_gsd, checkpoint_kind, load_frontend
-from linegraph2road.frontends.fctl import RefinementNet
+from linegraph2road.frontends.fctl import FCtLFrontend, RefinementNet
 from linegraph2road.inference import RasterSource
 from linegraph2road.inference.segment import SegmentResult, check_image_size, segment_image
+from linegraph2road.inference.windows import check_window_count
 from linegraph2road.io import check_writable
 from linegraph2road.io.raster import write_raster
 from linegraph2road.pipelines.options import SegmentOptions, model_gsd
@@ -107,6 +108,14 @@ def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) 
     return Segmenter(fe.eval(), refiner, kind, text)
 
 
+def check_segment_windows(
+    segmenter: Segmenter, shape: tuple[int, int], windows: int | None
+) -> None:
+    """Refuse ``windows`` per axis that cannot cover the image (FCtL lays out its own patches)."""
+    if not isinstance(segmenter.frontend, FCtLFrontend):
+        check_window_count(shape, window=segmenter.frontend.window_size, n=windows)
+
+
 def segment_source(
     segmenter: Segmenter,
     source: RasterSource,
@@ -188,6 +197,7 @@ def run_segment(
     gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
+        check_segment_windows(segmenter, source.shape, options.windows)
         echo(f"weights: {segmenter.description}")
         for line in said:
             echo(line)

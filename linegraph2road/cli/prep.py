@@ -80,8 +80,10 @@ def _finish(report: Any, out_dir: str) -> None:
     n = len(report.tiles)
     edges = sum(t.edges for t in report.tiles)
     empty = sum(t.empty for t in report.tiles)
+    kept = f"; {report.resumed} kept from an interrupted run" if report.resumed else ""
     click.echo(
-        f"wrote labels for {n} tile(s) to {out_dir} ({edges} edges, {empty} empty)", err=True
+        f"wrote labels for {n} tile(s) to {out_dir} ({edges} edges, {empty} empty{kept})",
+        err=True,
     )
 
 
@@ -128,9 +130,12 @@ Examples:
 @click.option("--crs", default="EPSG:4326", show_default=True, help="CRS of --bounds.")
 @click.option(
     "--gsd",
+    type=click.FloatRange(min=0, min_open=True),
     default=1.0,
     show_default=True,
-    help="Metres per pixel with --bounds (lon/lat bounds: UTM grid).",
+    help="Metres per pixel of the labels: the model's ground sampling distance. --raster is "
+    "resampled to it and written beside the labels ({id}_image.tif); --bounds are gridded at it "
+    "(lon/lat bounds: in their UTM zone).",
 )
 @click.option(
     "--tile-size", default=2048, show_default=True, help="Tile size, px, for large areas."
@@ -160,6 +165,9 @@ def osm(
 
     Default roads: motorway, trunk, primary, secondary, tertiary, their *_link ramps,
     unclassified, residential, living_street. bridge/tunnel/layer tags mark the overpasses.
+    Labels are made at --gsd (the model's 1 m/px by default); with --raster the resampled tile
+    image is written beside them, so `l2r train --set data.train=OUT` finds it. Re-running an
+    interrupted command finishes only the missing tiles.
     """
     from linegraph2road.pipelines.prep import prep_osm
 

@@ -21,7 +21,13 @@ import math
 
 from linegraph2road.errors import ParameterError
 
-__all__ = ["DEFAULT_MIN_OVERLAP", "axis_offsets", "n_windows_for", "window_grid"]
+__all__ = [
+    "DEFAULT_MIN_OVERLAP",
+    "axis_offsets",
+    "check_window_count",
+    "n_windows_for",
+    "window_grid",
+]
 
 #: Default least overlap in pixels: the paper's d_nei = 64 plus one.
 DEFAULT_MIN_OVERLAP = 64 + 1
@@ -170,3 +176,15 @@ def window_grid(
     rows = axis_offsets(height, window=window, n=count(height))
     cols = axis_offsets(width, window=window, n=count(width))
     return [(r, c) for r in rows for c in cols]
+
+
+def check_window_count(shape: tuple[int, int], *, window: int, n: int | None) -> None:
+    """Refuse, before any work, ``n`` windows per axis that cannot cover a ``(H, W)`` image.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`axis_offsets` (the message names the least number of windows that covers).
+    """
+    if n is not None:
+        window_grid(max(shape[0], window), max(shape[1], window), window=window, n=n)
