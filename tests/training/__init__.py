@@ -1,15 +1,10 @@
 """Tests of :mod:`linegraph2road.training`, and the Vegas training tile they (and
-``bench/learn_smoke.py``) build from the real SpaceNet fixture.
-
-No ``l2r prep`` command takes a GeoJSON ground truth with a raster (``l2r prep osm`` reads OSM
-files only), so :func:`make_vegas_labels` calls the library steps that ``l2r prep`` runs:
-:func:`~linegraph2road.data_prep.sources.roads_on_grid` and
-:func:`~linegraph2road.pipelines.prep.write_tile` (``build_tile_labels`` + ``write_tile_labels``).
+``bench/learn_smoke.py``) build from the real SpaceNet fixture with ``l2r prep``
+(:func:`make_vegas_labels`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -21,48 +16,23 @@ VEGAS_GT = VEGAS / "AOI_2_Vegas_img0_gt.geojson"
 
 
 def make_vegas_labels(out_dir: str | os.PathLike[str], *, gsd: float = 1.0, seed: int = 0) -> Path:
-    """Training labels for the Vegas tile at ``gsd`` metres per pixel, in ``l2r prep``'s layout.
+    """Training labels for the Vegas tile at ``gsd`` metres per pixel, made by ``l2r prep``.
 
-    The 1300 x 1300 GeoTIFF (EPSG:4326, about 0.27 m/px: 0.24 m across, 0.30 m down) is
-    resampled by pixel averaging to ``gsd`` m/px (the model's ground sampling distance, 1 m by
-    default: 352 x 352 px; the scale uses the raster's mean GSD, so pixels stay square in the
-    raster's grid) and written as ``vegas.tif`` (RGB, georeferenced) in ``out_dir``; the
-    SpaceNet GeoJSON centerlines are placed on that grid and labelled with the library calls
-    ``l2r prep`` runs. Tile id ``vegas``; ``manifest.json`` lists it.
+    :func:`~linegraph2road.pipelines.prep.prep_osm` (``l2r prep osm --raster``) with the SpaceNet
+    GeoJSON centerlines: the 1300 x 1300 GeoTIFF (EPSG:4326, about 0.27 m/px) is resampled to
+    ``gsd`` (1 m: 352 x 352 px) and written beside the labels as
+    ``RGB-PanSharpen_AOI_2_Vegas_img0_image.tif``.
 
     Returns
     -------
     Path
         ``out_dir`` (labels and image together).
     """
-    import rasterio
-    from affine import Affine
-    from rasterio.enums import Resampling
+    from linegraph2road.pipelines.prep import prep_osm
 
-    from linegraph2road.data_prep.grid import TileGrid
-    from linegraph2road.data_prep.sources import roads_on_grid
-    from linegraph2road.georef import Georeference
-    from linegraph2road.io.raster import write_raster
-    from linegraph2road.pipelines.prep import write_tile
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(VEGAS_TIF) as ds:
-        geo = Georeference.from_dataset(ds)
-        assert geo is not None
-        scale = geo.gsd((ds.width / 2, ds.height / 2)) / float(gsd)
-        w, h = round(ds.width * scale), round(ds.height * scale)
-        data = ds.read([1, 2, 3], out_shape=(3, h, w), resampling=Resampling.average)
-        transform = ds.transform @ Affine.scale(ds.width / w, ds.height / h)
-    write_raster(out / "vegas.tif", data, georef=Georeference(geo.crs, transform))
-    grid = TileGrid.from_raster(out / "vegas.tif")
-    tagged = roads_on_grid(VEGAS_GT, grid)
-    source = {"kind": "geojson", "geojson": VEGAS_GT.name, "raster": "vegas.tif", "gsd": gsd}
-    report = write_tile(tagged, grid, out, "vegas", seed=seed, source=source)
-    manifest = {"command": "geojson", "seed": seed, "tiles": [{"tile_id": "vegas", "split": ""}]}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    assert report.edges > 0
-    return out
+    report = prep_osm(VEGAS_GT, out_dir, raster=VEGAS_TIF, gsd=gsd, seed=seed)
+    assert report.tiles and report.tiles[0].edges > 0
+    return Path(out_dir)
 
 
 def make_synthetic_labels(
