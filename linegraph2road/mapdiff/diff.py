@@ -24,12 +24,13 @@ from affine import Affine
 
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import GeoreferenceError, GraphError
-from linegraph2road.georef import WGS84, Georeference, transform_points, utm_crs_for
+from linegraph2road.georef import WGS84, Georeference, utm_crs_for
 from linegraph2road.graph import RoadGraph
 from linegraph2road.mapdiff.frame import (
     Segments,
     box_polygon,
     lonlat_nodes,
+    metric_nodes,
     project_polygon,
     to_segments,
 )
@@ -351,8 +352,8 @@ def diff_graphs(
     crs = utm_crs_for(
         centre if centre is not None else np.asarray(shapely.centroid(footprint).coords)
     )
-    pred_xy = transform_points(pred_ll, WGS84, crs)
-    ref_xy = transform_points(ref_ll, WGS84, crs)
+    pred_xy = metric_nodes(pred, pred_ll, crs)
+    ref_xy = metric_nodes(ref_graph, ref_ll, crs)
     tol = float(opts.tolerance)
     pred_fp = (
         _node_box(pred_xy, pred.edges, tol)

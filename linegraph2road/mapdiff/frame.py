@@ -24,6 +24,7 @@ from linegraph2road.georef import WGS84, transform_points
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
+    from pyproj import CRS
 
     from linegraph2road.georef import Georeference
     from linegraph2road.graph import RoadGraph
@@ -32,6 +33,7 @@ __all__ = [
     "Segments",
     "box_polygon",
     "lonlat_nodes",
+    "metric_nodes",
     "project_polygon",
     "raster_footprint",
     "to_segments",
@@ -62,6 +64,14 @@ def lonlat_nodes(graph: RoadGraph, name: str) -> NDArray[np.float64]:
         raise GeoreferenceError(
             f"{name}: its CRS {graph.georef.crs.name!r} cannot be transformed to WGS84 ({exc})"
         ) from exc
+
+
+def metric_nodes(graph: RoadGraph, lonlat: NDArray[np.float64], crs: CRS) -> NDArray[np.float64]:
+    """(N, 2) float64 node positions in ``crs`` (metres): straight from the graph's grid when it
+    already is in ``crs``, else from its WGS84 ``lonlat`` (as :func:`lonlat_nodes` gave)."""
+    if graph.georef is not None and graph.georef.crs == crs:
+        return graph.georef.pixel_to_crs(graph.nodes)
+    return transform_points(lonlat, WGS84, crs)
 
 
 def box_polygon(bounds: ArrayLike) -> shapely.Polygon:

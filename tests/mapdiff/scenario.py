@@ -55,6 +55,7 @@ class Scenario:
     ref_path: Path
     ref: TaggedGraph
     pred_removed: np.ndarray  # (E_pred,) bool: edge of a removed way
+    pred_way_id: np.ndarray  # (E_pred,) int64: the OSM way of each edge
     ref_fake: np.ndarray  # (E_ref,) bool: edge of a fake road
 
 
@@ -134,5 +135,6 @@ def build_scenario(fixtures_dir: Path, out_dir: Path) -> Scenario:
         ref_path,
         ref,
         np.isin(fixture.way_id, REMOVED_WAYS),
+        fixture.way_id,
         ref.way_id >= FAKE_WAY_ID0,
     )
