@@ -19,6 +19,7 @@ from typing import Any
 import shapely
 
 from linegraph2road.data_prep import load_roads
+from linegraph2road.data_prep.sources import guess_source_format
 from linegraph2road.errors import GeoreferenceError, ParameterError
 from linegraph2road.georef import Georeference
 from linegraph2road.io import read_graph
@@ -111,7 +112,7 @@ def run_diff(
     ----------
     pred_path : path
         The predicted graph (any format of :mod:`linegraph2road.io`, usually ``l2r extract``
-        output).
+        output, or an OSM extract).
     ref_path : path
         The reference: ``.osm.pbf`` / ``.osm`` or any graph file.
     output : path
@@ -124,7 +125,7 @@ def run_diff(
     pred_format, ref_format : str, optional
         Input formats (default: from the file names).
     include_service, include_tracks : bool
-        Also read ``highway=service`` / ``track`` ways of an OSM reference.
+        Also read ``highway=service`` / ``track`` ways of OSM inputs.
     options : DiffOptions, optional
 
     Returns
@@ -147,13 +148,13 @@ def run_diff(
         if path.resolve() in inputs:
             raise ParameterError(f"the {name} output {path} would overwrite an input")
     grid, footprint = _raster_grid(raster) if raster is not None else (None, None)
-    pred = read_graph(pred_path, pred_format, like=grid)
-    ref = load_roads(
-        ref_path,
-        format=ref_format,
-        include_service=include_service,
-        include_tracks=include_tracks,
-    )
+    osm_filter = {"include_service": include_service, "include_tracks": include_tracks}
+    pred_format = pred_format or guess_source_format(pred_path)
+    if pred_format == "osm":  # e.g. two OSM snapshots compared
+        pred = load_roads(pred_path, format="osm", **osm_filter).graph
+    else:  # read_graph keeps the edge probabilities of l2r's own files
+        pred = read_graph(pred_path, pred_format, like=grid)
+    ref = load_roads(ref_path, format=ref_format, **osm_filter)
     if ref.graph.georef is None and grid is not None:  # pixels of the raster
         ref = dataclasses.replace(ref, graph=ref.graph.with_georef(grid))
     diff = diff_graphs(pred, ref, footprint=footprint, options=options)

@@ -37,7 +37,8 @@ CHANGES.png (confirmed blue, not seen red, matched orange, missing green). Nothi
     "--pred",
     required=True,
     type=click.Path(path_type=str),
-    help="Predicted road graph (l2r extract output, any graph format l2r reads).",
+    help="Predicted road graph (l2r extract output, any graph format l2r reads, or an OSM "
+    "extract, e.g. a newer snapshot).",
 )
 @click.option(
     "--ref",
@@ -93,11 +94,9 @@ CHANGES.png (confirmed blue, not seen red, matched orange, missing green). Nothi
     "one-to-one: TOPO's Hopcroft-Karp matching of samples (duplicate lines count as changes).",
 )
 @click.option(
-    "--include-service", is_flag=True, help="Also read highway=service ways of an OSM reference."
+    "--include-service", is_flag=True, help="Also read highway=service ways of OSM inputs."
 )
-@click.option(
-    "--include-tracks", is_flag=True, help="Also read highway=track ways of an OSM reference."
-)
+@click.option("--include-tracks", is_flag=True, help="Also read highway=track ways of OSM inputs.")
 @click.option(
     "--allow-empty",
     is_flag=True,
@@ -126,7 +125,7 @@ CHANGES.png (confirmed blue, not seen red, matched orange, missing green). Nothi
 )
 @click.option(
     "--pred-format",
-    type=click.Choice(GRAPH_FORMATS),
+    type=click.Choice(_REF_FORMATS),
     default=None,
     help="Prediction format (default: from the extension).",
 )

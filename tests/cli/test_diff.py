@@ -148,3 +148,15 @@ def test_bad_outputs_and_an_existing_file_is_kept(
     assert old.read_bytes() == b"previous result"
     args = ("--pred", pred_file, "--ref", scenario.ref_path, "-o", tmp_path / "c.gpkg")
     assert "overwrite an input" in one_line_error(l2r("diff", *args, "--osm", scenario.ref_path))
+
+
+def test_osm_fixture_against_itself(l2r, fixtures_dir: Path, tmp_path: Path) -> None:
+    import osmium
+
+    osm = fixtures_dir / "osm" / "finland_motorway_test.osm.pbf"
+    res = l2r("diff", "--pred", osm, "--ref", osm, "-o", tmp_path / "self.gpkg")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "self.json").read_text())
+    assert summary["km"]["missing_from_ref"] == 0 and summary["km"]["not_seen"] == 0
+    assert summary["share_of_reference_confirmed"] == 1.0
+    assert not [o for o in osmium.FileProcessor(str(tmp_path / "self.osm")) if o.is_way()]
