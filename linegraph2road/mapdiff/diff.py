@@ -366,16 +366,18 @@ def diff_graphs(
     elif ref_graph.num_edges:
         ref_fp = _node_box(ref_xy, ref_graph.edges, tol)
     else:
-        ref_fp = shapely.Polygon()
+        raise GraphError(
+            "the reference has no roads at all (and no extent saying which area it maps); "
+            "wrong file, or an OSM extract whose roads the highway filter left out?"
+        )
     area = shapely.intersection(pred_fp, ref_fp)
     if not isinstance(area, shapely.Polygon):  # touching footprints, or bits of a ring
         polys = [g for g in shapely.get_parts(area) if isinstance(g, shapely.Polygon)]
         area = max(polys, key=lambda g: g.area) if polys else shapely.Polygon()
     if area.is_empty or area.area < tol * tol:
-        what = _bounds_text(ref_fp, crs) if not ref_fp.is_empty else "no roads, no extent"
         raise GeoreferenceError(
-            f"the prediction ({_bounds_text(pred_fp, crs)}) and the reference ({what}) do not "
-            "overlap; are they of the same place?"
+            f"the prediction ({_bounds_text(pred_fp, crs)}) and the reference "
+            f"({_bounds_text(ref_fp, crs)}) do not overlap; are they of the same place?"
         )
     split = {"margin": tol, "piece_length": float(opts.piece_length)}
     pred_segs = to_segments(pred_xy, pred.edges, area, **split)

@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from affine import Affine
 
 from linegraph2road.data_prep import load_roads
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import GeoreferenceError, GraphError, ParameterError
-from linegraph2road.georef import Georeference, transform_points
+from linegraph2road.georef import transform_points
 from linegraph2road.graph import RoadGraph
 from linegraph2road.mapdiff import CLASSES, DiffOptions, diff_graphs
-from linegraph2road.mapdiff.frame import box_polygon, project_polygon
+from tests.mapdiff.grid import X0, Y0, footprint, lonlat_box, on_grid
 from tests.mapdiff.scenario import (
     FIXTURE,
     REMOVED_WAYS,
@@ -25,42 +24,23 @@ from tests.mapdiff.scenario import (
     shifted,
 )
 
-# a 1 m/px grid in UTM zone 35N: pixel (x, y) -> (X0 + x, Y0 - y)
-X0, Y0 = 497000.0, 6710000.0
-GRID = Georeference("EPSG:32635", Affine(1.0, 0.0, X0, 0.0, -1.0, Y0))
-
-
-def _graph(
-    nodes: list, edges: list, prob: list | None = None, extent: tuple | None = None
-) -> RoadGraph:
-    """A graph on GRID; ``extent`` (pixel box x0, y0, x1, y1) is its footprint, as an OSM
-    extract's header box is."""
-    meta = {} if extent is None else {"extent": _lonlat_box(*extent)}
-    return RoadGraph.from_edges(np.asarray(nodes, float), edges, prob, GRID, meta)
-
-
-def _footprint(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
-    """A pixel box of GRID as a WGS84 polygon."""
-    corners = box_polygon((X0 + x0, Y0 - y1, X0 + x1, Y0 - y0))
-    return project_polygon(corners, "EPSG:32635", "EPSG:4326")
-
 
 # -- hand-built cases ----------------------------------------------------------------------------
 def _tiny() -> tuple[RoadGraph, RoadGraph]:
-    pred = _graph(
+    pred = on_grid(
         # A: (0,100)-(100,100)-(200,100); B: (100,100)-(100,200)-(100,300); C: (180,200)-(180,300)
         [[0, 100], [100, 100], [200, 100], [100, 200], [100, 300], [180, 200], [180, 300]],
         [[0, 1], [1, 2], [1, 3], [3, 4], [5, 6]],
         [0.9, 0.9, 0.6, 0.8, 0.5],
     )
     # A drawn 2 m off; D at y = 400 is not in the prediction
-    ref = _graph([[0, 102], [200, 102], [0, 400], [200, 400]], [[0, 1], [2, 3]])
+    ref = on_grid([[0, 102], [200, 102], [0, 400], [200, 400]], [[0, 1], [2, 3]])
     return pred, ref
 
 
 def test_tiny_case_exact() -> None:
     pred, ref = _tiny()
-    d = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 420, 420))
+    d = diff_graphs(pred, ref, footprint=footprint(-20, -20, 420, 420))
     assert d.crs.to_epsg() == 32635
     assert d.km("matched") == pytest.approx(0.2)
     assert d.km("missing_from_ref") == pytest.approx(0.3)
@@ -88,8 +68,8 @@ def test_tiny_case_exact() -> None:
 def test_inputs_are_not_modified_and_results_are_deterministic() -> None:
     pred, ref = _tiny()
     before = (pred.nodes.copy(), pred.edges.copy(), ref.nodes.copy())
-    a = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 420, 420))
-    b = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 420, 420))
+    a = diff_graphs(pred, ref, footprint=footprint(-20, -20, 420, 420))
+    b = diff_graphs(pred, ref, footprint=footprint(-20, -20, 420, 420))
     np.testing.assert_array_equal(pred.nodes, before[0])
     np.testing.assert_array_equal(pred.edges, before[1])
     np.testing.assert_array_equal(ref.nodes, before[2])
@@ -98,7 +78,7 @@ def test_inputs_are_not_modified_and_results_are_deterministic() -> None:
 
 def test_layers_and_graphs_agree_with_the_kilometres() -> None:
     pred, ref = _tiny()
-    d = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 420, 420))
+    d = diff_graphs(pred, ref, footprint=footprint(-20, -20, 420, 420))
     layers = d.layers()
     assert set(layers) == set(CLASSES)
     for kind, rec in layers.items():
@@ -116,25 +96,25 @@ def test_layers_and_graphs_agree_with_the_kilometres() -> None:
 
 def test_missing_road_crossing_a_mapped_one_is_two_roads() -> None:
     # E crosses A at (100, 100) (a junction of the prediction); the map only has A
-    pred = _graph(
+    pred = on_grid(
         [[0, 100], [100, 100], [200, 100], [100, 0], [100, 200]], [[0, 1], [1, 2], [3, 1], [1, 4]]
     )
-    ref = _graph([[0, 100], [200, 100]], [[0, 1]], extent=(-50, -50, 250, 250))
-    d = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 220, 220))
+    ref = on_grid([[0, 100], [200, 100]], [[0, 1]], extent=(-50, -50, 250, 250))
+    d = diff_graphs(pred, ref, footprint=footprint(-20, -20, 220, 220))
     assert sorted(d.missing.connection.tolist()) == ["one_end", "one_end"]
     np.testing.assert_allclose(d.missing.length, [100.0, 100.0])
 
 
 def test_border_and_both_ends() -> None:
     # F bridges two mapped roads (both ends); G leaves the compared area (one end on the border)
-    pred = _graph(
+    pred = on_grid(
         [[0, 0], [200, 0], [0, 100], [200, 100], [100, 0], [100, 100], [150, 100], [150, 300]],
         [[0, 4], [4, 1], [2, 5], [5, 6], [6, 3], [4, 5], [6, 7]],
     )
-    ref = _graph(
+    ref = on_grid(
         [[0, 0], [200, 0], [0, 100], [200, 100]], [[0, 1], [2, 3]], extent=(-50, -50, 250, 400)
     )
-    d = diff_graphs(pred, ref, footprint=_footprint(-20, -20, 220, 220))
+    d = diff_graphs(pred, ref, footprint=footprint(-20, -20, 220, 220))
     lengths = np.round(d.missing.length).tolist()
     by_len = dict(zip(lengths, d.missing.connection.tolist(), strict=True))
     assert by_len == {100.0: "both_ends", 120.0: "both_ends"}  # G: junction + border
@@ -165,7 +145,7 @@ def test_bad_inputs() -> None:
         diff_graphs(pred, far)
     # a reference whose extent covers the prediction but has no road there
     empty = ref.replace(
-        nodes=ref.nodes + np.array([0.0, 2000.0]), meta={"extent": _lonlat_box(-50, -50, 450, 2500)}
+        nodes=ref.nodes + np.array([0.0, 2000.0]), meta={"extent": lonlat_box(-50, -50, 450, 2500)}
     )
     with pytest.raises(GraphError, match="reference has no roads"):
         diff_graphs(pred, empty)
@@ -175,10 +155,6 @@ def test_bad_inputs() -> None:
     )
     with pytest.raises(GraphError, match="RoadGraph"):
         diff_graphs(pred, "roads.osm")  # type: ignore[arg-type]
-
-
-def _lonlat_box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, ...]:
-    return tuple(shapely.bounds(_footprint(x0, y0, x1, y1)).tolist())
 
 
 # -- the real OSM fixture ------------------------------------------------------------------------
@@ -244,3 +220,9 @@ def test_way_ids_of_a_tagged_reference(scenario: Scenario) -> None:
     assert d.summary().get("reference_km_by_highway") is None
     xy = transform_points(d.area.exterior.coords, d.crs, "EPSG:4326")
     assert xy[:, 0].min() >= 26.9299 and xy[:, 0].max() <= 26.9700
+
+
+def test_reference_without_any_road() -> None:
+    pred, _ = _tiny()
+    with pytest.raises(GraphError, match="no roads at all"):
+        diff_graphs(pred, RoadGraph.empty(pred.georef))

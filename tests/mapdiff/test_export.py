@@ -26,22 +26,9 @@ from linegraph2road.mapdiff import (
     write_changes_gpkg,
     write_josm,
 )
-from linegraph2road.mapdiff.frame import project_polygon
 from linegraph2road.overlay import COLORS
+from tests.mapdiff.grid import GRID, X0, Y0, on_grid
 from tests.mapdiff.scenario import Scenario, build_scenario
-
-X0, Y0 = 497000.0, 6710000.0
-GRID = Georeference("EPSG:32635", Affine(1.0, 0.0, X0, 0.0, -1.0, Y0))
-
-
-def _on_grid(nodes: list, edges: list, prob: list | None = None, extent: tuple = ()) -> RoadGraph:
-    """A graph on GRID whose footprint (as an OSM header box) is the pixel box ``extent``."""
-    meta = {}
-    if extent:
-        x0, y0, x1, y1 = extent
-        box = shapely.box(X0 + x0, Y0 - y1, X0 + x1, Y0 - y0)
-        meta["extent"] = tuple(shapely.bounds(project_polygon(box, GRID.crs, "EPSG:4326")))
-    return RoadGraph(np.asarray(nodes, float), edges, prob, GRID, meta)
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +87,8 @@ def test_geopackage_layers(changes: MapDiff, tmp_path: Path) -> None:
 def test_unknown_way_ids_are_null(tmp_path: Path) -> None:
     from pyogrio import raw
 
-    pred = _on_grid([[0.0, 50], [100, 50]], [[0, 1]], [0.8])
-    ref = _on_grid([[0.0, 52], [100, 52], [0, 90], [100, 90]], [[0, 1], [2, 3]])
+    pred = on_grid([[0.0, 50], [100, 50]], [[0, 1]], [0.8])
+    ref = on_grid([[0.0, 52], [100, 52], [0, 90], [100, 90]], [[0, 1], [2, 3]])
     d = diff_graphs(pred, ref)
     write_changes_gpkg(d, tmp_path / "c.gpkg")
     meta, _, _, values = raw.read(tmp_path / "c.gpkg", layer="confirmed")
@@ -148,7 +135,7 @@ def test_josm_splits_ways_of_more_than_2000_nodes(tmp_path: Path) -> None:
         None,
         GRID,
     )
-    ref = _on_grid([[0.0, 300], [2500, 300]], [[0, 1]], extent=(-50, -50, 2550, 350))
+    ref = on_grid([[0.0, 300], [2500, 300]], [[0, 1]], extent=(-50, -50, 2550, 350))
     d = diff_graphs(pred, ref, options=DiffOptions(allow_empty=True))  # no map in its box
     assert len(d.missing) == 1
     write_josm(d, tmp_path / "long.osm")
@@ -158,8 +145,8 @@ def test_josm_splits_ways_of_more_than_2000_nodes(tmp_path: Path) -> None:
 
 
 def test_overlay_draws_the_classes(tmp_path: Path) -> None:
-    pred = _on_grid([[0.0, 50], [100, 50], [50, 100], [50, 190]], [[0, 1], [2, 3]])
-    ref = _on_grid(
+    pred = on_grid([[0.0, 50], [100, 50], [50, 100], [50, 190]], [[0, 1], [2, 3]])
+    ref = on_grid(
         [[0.0, 52], [100, 52], [150, 0], [150, 190]], [[0, 1], [2, 3]], extent=(-20, -20, 180, 210)
     )
     image_grid = Georeference("EPSG:32635", Affine(0.5, 0.0, X0 - 10, 0.0, -0.5, Y0 + 10))
