@@ -21,7 +21,7 @@ Example::
 
 from __future__ import annotations
 
-from linegraph2road.mapdiff.diff import CLASSES, MapDiff, diff_graphs
+from linegraph2road.mapdiff.diff import diff_graphs
 from linegraph2road.mapdiff.draw import OVERLAY_MAX_SIDE, draw_changes, read_overlay_image
 from linegraph2road.mapdiff.export import (
     JOSM_SOURCE,
@@ -32,6 +32,7 @@ from linegraph2road.mapdiff.export import (
 )
 from linegraph2road.mapdiff.frame import Segments, raster_footprint
 from linegraph2road.mapdiff.options import DiffOptions
+from linegraph2road.mapdiff.result import CLASSES, MapDiff
 from linegraph2road.mapdiff.roads import CONNECTIONS, MissingRoads
 
 __all__ = [

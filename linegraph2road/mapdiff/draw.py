@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from linegraph2road.georef import Georeference
-    from linegraph2road.mapdiff.diff import MapDiff
+    from linegraph2road.mapdiff.result import MapDiff
 
 __all__ = ["OVERLAY_MAX_SIDE", "draw_changes", "read_overlay_image"]
 

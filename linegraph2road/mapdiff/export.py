@@ -2,7 +2,7 @@
 
 GeoPackage (:func:`write_changes_gpkg`)
     One LineString layer per class, in the diff's metric CRS, with the columns of
-    :meth:`~.diff.MapDiff.layers` (``length_m`` in metres; unknown confidences and OSM way ids
+    :meth:`~.result.MapDiff.layers` (``length_m`` in metres; unknown confidences and OSM way ids
     are null), plus the summary as layer metadata (``l2r_summary``, JSON) of the
     ``missing_from_ref`` layer.
 
@@ -30,8 +30,8 @@ from linegraph2road import __version__
 from linegraph2road.georef import WGS84, transform_points
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io.gpkg import GpkgLayer, write_layers
-from linegraph2road.mapdiff.diff import MapDiff
 from linegraph2road.mapdiff.frame import project_polygon
+from linegraph2road.mapdiff.result import MapDiff
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
