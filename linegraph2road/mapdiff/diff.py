@@ -72,6 +72,33 @@ def _bounds_text(poly: shapely.Polygon, crs: CRS) -> str:
     return f"lon {b[0]:.5f}..{b[2]:.5f}, lat {b[1]:.5f}..{b[3]:.5f}"
 
 
+def _compared_area(
+    pred_fp: shapely.Polygon, ref: RoadGraph, ref_xy: NDArray[np.float64], crs: CRS, tol: float
+) -> shapely.Polygon:
+    """The prediction's footprint intersected with the reference's (its ``meta["extent"]``, as
+    an OSM header box, else its node box widened by ``tol``), in ``crs``."""
+    extent = ref.meta.get("extent")
+    if extent is not None:
+        ref_fp = project_polygon(box_polygon(extent), WGS84, crs)
+    elif ref.num_edges:
+        ref_fp = _node_box(ref_xy, ref.edges, tol)
+    else:
+        raise GraphError(
+            "the reference has no roads at all (and no extent saying which area it maps); "
+            "wrong file, or an OSM extract whose roads the highway filter left out?"
+        )
+    area = shapely.intersection(pred_fp, ref_fp)
+    if not isinstance(area, shapely.Polygon):  # touching footprints, or bits of a ring
+        polys = [g for g in shapely.get_parts(area) if isinstance(g, shapely.Polygon)]
+        area = max(polys, key=lambda g: g.area) if polys else shapely.Polygon()
+    if area.is_empty or area.area < tol * tol:
+        raise GeoreferenceError(
+            f"the prediction ({_bounds_text(pred_fp, crs)}) and the reference "
+            f"({_bounds_text(ref_fp, crs)}) do not overlap; are they of the same place?"
+        )
+    return area
+
+
 def diff_graphs(
     pred: RoadGraph,
     ref: RoadGraph | TaggedGraph,
@@ -134,25 +161,7 @@ def diff_graphs(
         if footprint is None
         else project_polygon(_densified(footprint), WGS84, crs)
     )
-    extent = ref_graph.meta.get("extent")
-    if extent is not None:
-        ref_fp = project_polygon(box_polygon(extent), WGS84, crs)
-    elif ref_graph.num_edges:
-        ref_fp = _node_box(ref_xy, ref_graph.edges, tol)
-    else:
-        raise GraphError(
-            "the reference has no roads at all (and no extent saying which area it maps); "
-            "wrong file, or an OSM extract whose roads the highway filter left out?"
-        )
-    area = shapely.intersection(pred_fp, ref_fp)
-    if not isinstance(area, shapely.Polygon):  # touching footprints, or bits of a ring
-        polys = [g for g in shapely.get_parts(area) if isinstance(g, shapely.Polygon)]
-        area = max(polys, key=lambda g: g.area) if polys else shapely.Polygon()
-    if area.is_empty or area.area < tol * tol:
-        raise GeoreferenceError(
-            f"the prediction ({_bounds_text(pred_fp, crs)}) and the reference "
-            f"({_bounds_text(ref_fp, crs)}) do not overlap; are they of the same place?"
-        )
+    area = _compared_area(pred_fp, ref_graph, ref_xy, crs, tol)
     split = {"margin": tol, "piece_length": float(opts.piece_length)}
     pred_segs = to_segments(pred_xy, pred.edges, area, **split)
     ref_segs = to_segments(ref_xy, ref_graph.edges, area, **split)
