@@ -396,4 +396,5 @@ def clip_to_grid(tagged: TaggedGraph, grid: TileGrid, *, merge_tol: float = 1e-6
         tagged.layer[src_edge],
         tagged.tagged,
         tagged.highway[src_edge],
+        tagged.way_id[src_edge],
     )

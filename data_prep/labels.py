@@ -224,5 +224,6 @@ def canonical_frame(tagged: TaggedGraph, shape: tuple[int, int]) -> tuple[Tagged
         tagged.layer[eo],
         tagged.tagged,
         tagged.highway[eo],
+        tagged.way_id[eo],
     )
     return canon, code

@@ -18,7 +18,8 @@ Tags kept per edge
 ------------------
 ``bridge`` and ``tunnel``: true for any value but ``no`` (``yes``, ``viaduct``...).
 ``layer``: the integer part of the first ``;``-separated value (``"-1"``, ``"+1"``,
-``"1;2"`` -> 1), 0 when absent or not a number. ``highway``: the road class.
+``"1;2"`` -> 1), 0 when absent or not a number. ``highway``: the road class. ``way_id``: the id of
+the OSM way that drew the edge.
 
 Coordinates
 -----------
@@ -122,6 +123,7 @@ class _Collector:
         self.tunnel: list[bool] = []
         self.layer: list[int] = []
         self.highway: list[str] = []
+        self.way_id: list[int] = []
 
     def _node(self, ref: int, lon: float, lat: float) -> int:
         idx = self.node_index.get(ref)
@@ -131,7 +133,9 @@ class _Collector:
             self.coords.append((lon, lat))
         return idx
 
-    def add_way(self, nodes: list[tuple[int, float, float] | None], tags: dict[str, Any]) -> None:
+    def add_way(
+        self, nodes: list[tuple[int, float, float] | None], tags: dict[str, Any], way_id: int = -1
+    ) -> None:
         bridge, tunnel = _yes(tags.get("bridge")), _yes(tags.get("tunnel"))
         layer, highway = parse_layer(tags.get("layer")), str(tags.get("highway", ""))
         for a, b in itertools.pairwise(nodes):
@@ -147,6 +151,7 @@ class _Collector:
             self.tunnel.append(tunnel)
             self.layer.append(layer)
             self.highway.append(highway)
+            self.way_id.append(way_id)
 
 
 def _check_path(path: str | os.PathLike[str]) -> Path:
@@ -183,9 +188,9 @@ def read_osm(
     -------
     TaggedGraph
         ``tagged=True``; nodes ``(N, 2)`` float64 ``(lon, lat)`` degrees, edges ``(E, 2)`` int64,
-        per-edge ``bridge``/``tunnel``/``layer``/``highway``; ``georef`` is :data:`LONLAT` and
-        ``graph.meta`` holds ``"extent"`` (lon/lat box or None for a file without nodes),
-        ``"source"`` (the path) and ``"highways"`` (sorted filter values).
+        per-edge ``bridge``/``tunnel``/``layer``/``highway``/``way_id``; ``georef`` is
+        :data:`LONLAT` and ``graph.meta`` holds ``"extent"`` (lon/lat box or None for a file
+        without nodes), ``"source"`` (the path) and ``"highways"`` (sorted filter values).
 
     Raises
     ------
@@ -225,7 +230,8 @@ def read_osm(
                 (n.ref, n.location.lon, n.location.lat) if n.location.valid() else None
                 for n in obj.nodes
             ]
-            col.add_way(nodes, {k: tags.get(k) for k in ("bridge", "tunnel", "layer", "highway")})
+            keys = ("bridge", "tunnel", "layer", "highway")
+            col.add_way(nodes, {k: tags.get(k) for k in keys}, int(obj.id))
     except RuntimeError as exc:
         msg = " ".join(str(exc).split())
         raise FormatError(f"{p}: not a readable OSM file, truncated or corrupt ({msg})") from exc
@@ -245,4 +251,5 @@ def read_osm(
         layer=col.layer,
         tagged=True,
         highway=col.highway,
+        way_id=col.way_id,
     )

@@ -237,6 +237,7 @@ def refine_crossings(
         tagged.layer[src],
         tagged.tagged,
         tagged.highway[src],
+        tagged.way_id[src],
     )
     items = sorted((tuple(sorted((rows[a], rows[b]))), p) for (a, b), p in refiner.pairs.items())
     pairs = np.array([k for k, _ in items], dtype=np.int64).reshape(-1, 2)

@@ -50,6 +50,8 @@ class TaggedGraph:
         pickles do not). When False, overpass crossings must come from Algorithm 3.
     highway : (E,) object (str) or None
         Road class for filtering and previews (OSM ``highway``), "" when unknown.
+    way_id : (E,) int64 or None
+        The OSM way each edge was drawn by (``l2r diff`` reports it), -1 when unknown.
     """
 
     # Columns may be given as None (or any array-like); __post_init__ turns them into read-only
@@ -60,6 +62,7 @@ class TaggedGraph:
     layer: NDArray[np.int16] = None  # type: ignore[assignment]
     tagged: bool = False
     highway: NDArray[np.object_] = None  # type: ignore[assignment]
+    way_id: NDArray[np.int64] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         e = self.graph.num_edges
@@ -67,6 +70,7 @@ class TaggedGraph:
         object.__setattr__(self, "tunnel", _column(self.tunnel, e, bool, False, "tunnel"))
         object.__setattr__(self, "layer", _column(self.layer, e, np.int16, 0, "layer"))
         object.__setattr__(self, "highway", _column(self.highway, e, object, "", "highway"))
+        object.__setattr__(self, "way_id", _column(self.way_id, e, np.int64, -1, "way_id"))
 
     @classmethod
     def untagged(cls, graph: RoadGraph) -> TaggedGraph:
@@ -83,6 +87,7 @@ class TaggedGraph:
             self.layer[m],
             self.tagged,
             self.highway[m],
+            self.way_id[m],
         )
 
     def level(self) -> NDArray[np.int16]:

@@ -7,6 +7,8 @@ Native, deterministic re-implementations of the field's reference evaluators (SP
 * :func:`apls` - APLS, ``variant="sat2graph"`` (what City-scale / Global-scale papers report) or
   ``variant="cosmiq"`` (SpaceNet's official scorer). Never mix the two in one table;
 * :func:`pixel_scores` / :func:`cldice` - IoU, precision, recall, F1 and clDice of masks;
+* :mod:`.matching` - TOPO's line matching (distance + angle, nearest or Hopcroft-Karp) in metres,
+  for comparing two networks edge by edge (``l2r diff``);
 * :mod:`.protocols` / :mod:`.evaluate` - benchmark protocols and per-image evaluation behind
   ``l2r eval``.
 """
@@ -22,6 +24,12 @@ from linegraph2road.metrics.apls import (
     apls_cosmiq,
     apls_sat2graph,
 )
+from linegraph2road.metrics.matching import (
+    LineSamples,
+    covered_fraction,
+    match_samples,
+    sample_segments,
+)
 from linegraph2road.metrics.pixel import PixelScores, cldice, pixel_scores
 from linegraph2road.metrics.topo import TopoResult, topo
 
@@ -30,12 +38,16 @@ __all__ = [
     "GEOMETRY_VERTEX_KEY",
     "AplsParameterError",
     "AplsResult",
+    "LineSamples",
     "PixelScores",
     "TopoResult",
     "apls",
     "apls_cosmiq",
     "apls_sat2graph",
     "cldice",
+    "covered_fraction",
+    "match_samples",
     "pixel_scores",
+    "sample_segments",
     "topo",
 ]

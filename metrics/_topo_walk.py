@@ -1,8 +1,9 @@
 """Marbles and holes of the TOPO metric (private numba kernels; see ``topo.py``).
 
-The walk that drops marbles (proposal) or holes (ground truth) around a start point, the
-marble-hole candidate pairs, Hopcroft-Karp maximum matching, and the per-start precision and
-recall. Same frame, layout and floating-point conventions as :mod:`._topo_kernels`.
+The walk that drops marbles (proposal) or holes (ground truth) around a start point and the
+per-start precision and recall; the marble-hole candidate pairs and Hopcroft-Karp maximum
+matching come from :mod:`._match_kernels` (shared with the map diff). Same frame, layout and
+floating-point conventions as :mod:`._topo_kernels`.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import math
 import numpy as np
 from numba import njit
 
+from ._match_kernels import candidate_pairs, hopcroft_karp
 from ._topo_kernels import (
     _COPY,
-    _D2R,
     _dist,
     _grow_f,
     _grow_i,
-    _norm_dot,
     find_slot,
     push,
     slot_sources,
@@ -172,133 +172,6 @@ def walk(
     return buf[:n].copy()
 
 
-# -- marble/hole matching ---------------------------------------------------------------------
-@njit(cache=True, error_model="numpy")
-def _candidate_edges(
-    marbles: np.ndarray, holes: np.ndarray, threshold: float, angle_tol: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bipartite edges marble -> hole of the reference: distance < threshold, 1-|cos| < tol.
-
-    ``distance`` is taken from the marble (as the reference does in both passes); the angle
-    test is skipped when either direction has dlat == dlon (the reference's zero-vector guard).
-    Holes are bucketed in a sorted grid of cell ``threshold`` (lat) x ``threshold / cos``
-    (lon), so the search is linear in the number of points. Returns CSR (indptr, indices).
-    """
-    nm = marbles.shape[0]
-    nh = holes.shape[0]
-    indptr = np.zeros(nm + 1, np.int64)
-    if nm == 0 or nh == 0:
-        return indptr, np.empty(0, np.int64)
-    max_lat = max(np.max(np.abs(marbles[:, 0])), np.max(np.abs(holes[:, 0])))
-    cell_lat = threshold
-    cell_lon = threshold / max(math.cos(min(max_lat, 89.0) * _D2R), 1e-6)
-    lat0 = np.min(holes[:, 0])
-    lon0 = np.min(holes[:, 1])
-    ny = int((np.max(holes[:, 1]) - lon0) / cell_lon) + 1
-    keys = np.empty(nh, np.int64)
-    for h in range(nh):
-        keys[h] = int((holes[h, 0] - lat0) / cell_lat) * ny + int((holes[h, 1] - lon0) / cell_lon)
-    order = np.argsort(keys, kind="mergesort")
-    skeys = keys[order]
-    out = np.empty(64, np.int64)
-    ne = 0
-    for m in range(nm):
-        mla = marbles[m, 0]
-        mlo = marbles[m, 1]
-        cx = math.floor((mla - lat0) / cell_lat)
-        cy = math.floor((mlo - lon0) / cell_lon)
-        for x in range(cx - 1, cx + 2):
-            for y in range(max(cy - 1, 0), min(cy + 1, ny - 1) + 1):
-                key = x * ny + y
-                lo = np.searchsorted(skeys, key, side="left")
-                hi = np.searchsorted(skeys, key, side="right")
-                for k in range(lo, hi):
-                    h = order[k]
-                    if _dist(mla, mlo, holes[h, 0], holes[h, 1]) >= threshold:
-                        continue
-                    if marbles[m, 2] != marbles[m, 3] and holes[h, 2] != holes[h, 3]:
-                        dot = _norm_dot(marbles[m, 2], marbles[m, 3], holes[h, 2], holes[h, 3])
-                        if not 1.0 - abs(dot) < angle_tol:
-                            continue
-                    if ne == out.shape[0]:
-                        out = _grow_i(out)
-                    out[ne] = h
-                    ne += 1
-        indptr[m + 1] = ne
-    return indptr, out[:ne].copy()
-
-
-@njit(cache=True)
-def hopcroft_karp(n_left: int, n_right: int, indptr: np.ndarray, indices: np.ndarray) -> int:
-    """Size of a maximum matching of a bipartite graph given as CSR left -> right."""
-    inf = np.iinfo(np.int64).max
-    match_l = np.full(n_left, -1, np.int64)
-    match_r = np.full(n_right, -1, np.int64)
-    dist = np.empty(n_left, np.int64)
-    queue = np.empty(n_left, np.int64)
-    arc = np.empty(n_left, np.int64)
-    stack = np.empty(n_left + 1, np.int64)
-    size = 0
-    while True:
-        qh = 0
-        qt = 0
-        for u in range(n_left):
-            if match_l[u] == -1:
-                dist[u] = 0
-                queue[qt] = u
-                qt += 1
-            else:
-                dist[u] = inf
-        found = False
-        while qh < qt:
-            u = queue[qh]
-            qh += 1
-            for k in range(indptr[u], indptr[u + 1]):
-                w = match_r[indices[k]]
-                if w == -1:
-                    found = True
-                elif dist[w] == inf:
-                    dist[w] = dist[u] + 1
-                    queue[qt] = w
-                    qt += 1
-        if not found:
-            return size
-        for u in range(n_left):
-            arc[u] = indptr[u]
-        for root in range(n_left):
-            if match_l[root] != -1:
-                continue
-            sp = 0
-            stack[0] = root
-            while sp >= 0:
-                u = stack[sp]
-                moved = False
-                while arc[u] < indptr[u + 1]:
-                    w = match_r[indices[arc[u]]]
-                    if w == -1:
-                        for i in range(sp, -1, -1):  # flip the augmenting path
-                            uu = stack[i]
-                            match_l[uu] = indices[arc[uu]]
-                            match_r[indices[arc[uu]]] = uu
-                        size += 1
-                        sp = -1
-                        moved = True
-                        break
-                    if dist[w] == dist[u] + 1 and dist[w] != inf:
-                        sp += 1
-                        stack[sp] = w
-                        moved = True
-                        break
-                    arc[u] += 1
-                if sp < 0:
-                    break
-                if not moved:  # dead end: drop u from this phase, back up
-                    dist[u] = inf
-                    sp -= 1
-                    if sp >= 0:
-                        arc[stack[sp]] += 1
-
-
 @njit(cache=True, error_model="numpy")
 def score_starts(
     g_lat: np.ndarray,
@@ -360,7 +233,7 @@ def score_starts(
         for h in range(nh):
             both[nh + h, 0] = holes[h, 0] + _COPY
             both[nh + h, 1] = holes[h, 1] + _COPY
-        indptr, indices = _candidate_edges(marbles, both, threshold, angle_tol)
+        indptr, indices = candidate_pairs(marbles, both, threshold, angle_tol, True)
         matched_p = hopcroft_karp(nm, 2 * nh, indptr, indices)
         keep = indices < nh
         indptr2 = np.zeros(nm + 1, np.int64)

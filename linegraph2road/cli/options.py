@@ -96,3 +96,27 @@ def describe(graph: object, path: str, fmt: str | None = None) -> str:
         if len(where) > 40:
             where = f"CRS {graph.georef.crs.name}"
     return f"wrote {path}: {graph.num_nodes} nodes, {graph.num_edges} edges ({where})"
+
+
+class Metres(click.ParamType):
+    """A positive distance in metres: ``8``, ``8m``, ``8 m`` or ``8.5m``."""
+
+    name = "METRES"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            number = float(value)
+        else:
+            text = str(value).strip().lower().removesuffix("m").strip()
+            try:
+                number = float(text)
+            except ValueError:
+                self.fail(f"{value!r} is not a distance in metres (e.g. 8 or 8m)", param, ctx)
+        if not (number > 0 and number < float("inf")):
+            self.fail(f"{value!r} must be a positive number of metres", param, ctx)
+        return number
+
+
+METRES = Metres()

@@ -30,6 +30,10 @@ back the exact pixel grid:
 ``l2r_length_unit``
     ``"m"`` or ``"px"``.
 
+:func:`write_layers` writes any set of vector layers (:class:`GpkgLayer`: geometries, fields,
+null masks, metadata) into one GeoPackage the same way; ``l2r diff`` writes its change layers with
+it.
+
 Reading
 -------
 :func:`read_gpkg` reads a file written by :func:`write_gpkg` by its ``node_id``/``u``/``v``
@@ -70,7 +74,7 @@ from linegraph2road.io.nx import metric_edge_lengths, place_points
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["EDGES_LAYER", "NODES_LAYER", "read_gpkg", "write_gpkg"]
+__all__ = ["EDGES_LAYER", "NODES_LAYER", "GpkgLayer", "read_gpkg", "write_gpkg", "write_layers"]
 
 EDGES_LAYER = "edges"
 NODES_LAYER = "nodes"
@@ -104,8 +108,6 @@ def write_gpkg(graph: RoadGraph, path: str | os.PathLike[str]) -> None:
     path : path
         Output ``.gpkg``; replaced only once the whole file is written.
     """
-    from pyogrio import raw
-
     g = graph.georef
     meta: dict[str, str]
     if g is None:
@@ -131,29 +133,83 @@ def write_gpkg(graph: RoadGraph, path: str | os.PathLike[str]) -> None:
         "x": pts[:, 0],
         "y": pts[:, 1],
     }
-    layers = (
-        (EDGES_LAYER, "LineString", lines, edge_fields),
-        (NODES_LAYER, "Point", shapely.points(pts), node_fields),
+    write_layers(
+        path,
+        [
+            GpkgLayer(EDGES_LAYER, "LineString", lines, edge_fields, metadata=meta),
+            GpkgLayer(NODES_LAYER, "Point", shapely.points(pts), node_fields),
+        ],
+        crs=crs,
     )
+
+
+@dataclass(frozen=True)
+class GpkgLayer:
+    """One vector layer for :func:`write_layers`.
+
+    Attributes
+    ----------
+    name : str
+        Layer name.
+    geometry_type : str
+        OGR geometry type of every feature (``"LineString"``, ``"Point"``...).
+    geometries : (F,) object
+        Shapely geometries, one per feature.
+    fields : dict of str to (F,) array
+        Attribute columns in order (numbers, bools or ``object`` arrays of str); NaN floats are
+        written as null.
+    nulls : dict of str to (F,) bool, optional
+        Per-field null masks (True = null), e.g. for integer columns with unknown values.
+    metadata : dict of str to str, optional
+        GDAL layer metadata items.
+    """
+
+    name: str
+    geometry_type: str
+    geometries: NDArray[Any]
+    fields: dict[str, NDArray[Any]]
+    nulls: dict[str, NDArray[np.bool_]] | None = None
+    metadata: dict[str, str] | None = None
+
+
+def write_layers(path: str | os.PathLike[str], layers: list[GpkgLayer], *, crs: str | None) -> None:
+    """Write several vector layers into one new GeoPackage, atomically.
+
+    Parameters
+    ----------
+    path : path
+        Output ``.gpkg``; replaced only once every layer is written.
+    layers : list of GpkgLayer
+        Written in order; a layer may have no features (its schema is still written).
+    crs : str or None
+        CRS of every layer (``"EPSG:n"`` or WKT); None for pixel coordinates.
+    """
+    from pyogrio import raw
+
     with atomic_path(path) as tmp, warnings.catch_warnings():
         # A pixel graph has no CRS on purpose; pyogrio warns about every layer written without one.
         warnings.filterwarnings("ignore", message="'crs' was not provided", category=UserWarning)
-        for k, (name, geometry_type, geoms, fields) in enumerate(layers):
+        for k, layer in enumerate(layers):
+            names = list(layer.fields)
+            masks = None
+            if layer.nulls:
+                masks = [layer.nulls.get(n) for n in names]
             raw.write(
                 tmp,
-                shapely.to_wkb(geoms),
-                [np.ascontiguousarray(a) for a in fields.values()],
-                list(fields),
-                layer=name,
+                shapely.to_wkb(np.asarray(layer.geometries, dtype=object)),
+                [np.ascontiguousarray(layer.fields[n]) for n in names],
+                names,
+                field_mask=masks,
+                layer=layer.name,
                 driver="GPKG",
-                geometry_type=geometry_type,
+                geometry_type=layer.geometry_type,
                 crs=crs,
                 promote_to_multi=False,
                 append=k > 0,
                 # Layer, not dataset, metadata: GDAL's GeoPackage driver copies dataset
                 # metadata into a ``.gpkg.aux.xml`` side file whenever the file is opened
                 # read-only.
-                layer_metadata=meta if k == 0 else None,
+                layer_metadata=layer.metadata,
             )
 
 

@@ -117,12 +117,15 @@ def test_clip_exact() -> None:
         bridge=[False, True, False, False],
         layer=[0, 1, 0, 0],
         highway=["a", "b", "c", "d"],
+        way_id=[7, 8, 9, 10],
     )
     out = clip_to_grid(src, TileGrid(10, 10))
     g = out.graph
     np.testing.assert_allclose(g.nodes, [[5, 5], [5, 8], [8, 8], [0, 5], [0, 2], [10, 2]])
     np.testing.assert_array_equal(g.edges, [[0, 3], [4, 5], [1, 2]])
     assert out.highway.tolist() == ["a", "b", "d"]
+    np.testing.assert_array_equal(out.way_id, [7, 8, 10])
+    np.testing.assert_array_equal(out.select_edges([True, False, True]).way_id, [7, 10])
     np.testing.assert_array_equal(out.bridge, [False, True, False])
     np.testing.assert_array_equal(out.layer, [0, 1, 0])
     assert g.georef is None and g.meta["tile"] == ""

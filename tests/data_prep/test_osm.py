@@ -111,6 +111,8 @@ def test_tiny_osm_default(tiny_osm: Path) -> None:
         "tertiary",
         "unclassified",
     ]
+    # the way that drew each edge (way 110 repeats an edge of way 100: the first way keeps it)
+    np.testing.assert_array_equal(t.way_id, [100, 100, 101, 105, 106, 108])
     assert g.degrees()[2] == 2  # node 3 joins the motorway and the residential way
     assert g.meta["extent"] == pytest.approx((26.930, 60.520, 26.941, 60.530))
 

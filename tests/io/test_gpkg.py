@@ -411,3 +411,37 @@ def test_real_spacenet_labels_on_the_tile_grid(fixtures_dir: Path, tmp_path: Pat
     assert back.georef == like
     np.testing.assert_allclose(back.nodes, g.nodes, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(back.edges, g.edges)
+
+
+def test_write_layers_nulls_empty_layers_and_strings(tmp_path: Path) -> None:
+    from linegraph2road.io.gpkg import GpkgLayer, write_layers
+
+    lines = shapely.linestrings([[[0, 0], [1, 1]], [[2, 2], [3, 3]]])
+    layers = [
+        GpkgLayer(
+            "roads",
+            "LineString",
+            lines,
+            {
+                "way": np.array([7, -1], dtype=np.int64),
+                "kind": np.array(["residential", ""], dtype=object),
+                "score": np.array([0.5, np.nan]),
+            },
+            nulls={"way": np.array([False, True])},
+            metadata={"note": "x"},
+        ),
+        GpkgLayer("none", "LineString", lines[:0], {"way": np.zeros(0, dtype=np.int64)}),
+    ]
+    path = tmp_path / "layers.gpkg"
+    write_layers(path, layers, crs="EPSG:32635")
+    assert [list(x) for x in pyogrio.list_layers(path)] == [
+        ["roads", "LineString"],
+        ["none", "LineString"],
+    ]
+    meta, _, wkb, (way, kind, score) = raw.read(path, layer="roads")
+    assert meta["crs"] == "EPSG:32635"
+    assert shapely.equals(shapely.from_wkb(wkb), lines).all()
+    assert way[0] == 7 and np.isnan(float(way[1]))  # null
+    assert kind.tolist() == ["residential", ""] and np.isnan(score[1])
+    assert pyogrio.read_info(path, layer="roads")["layer_metadata"] == {"note": "x"}
+    assert len(raw.read(path, layer="none")[2]) == 0
