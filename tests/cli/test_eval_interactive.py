@@ -18,6 +18,8 @@ from tests.cli.conftest import one_line_error
 from tests.training import make_synthetic_labels
 from tests.training.test_road_masks import _deepglobe
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -20,6 +20,8 @@ from linegraph2road.io.raster import read_mask
 from tests.cli.conftest import one_line_error
 from tests.training import make_synthetic_labels
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def test_expert_uncertainty_is_the_mean_absolute_error() -> None:
     road = np.array([[True, False], [True, False]])

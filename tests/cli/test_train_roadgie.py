@@ -20,6 +20,8 @@ from linegraph2road.training.segmentation.config import RoadGIERecipe
 from tests.training import make_synthetic_labels
 from tests.training.test_road_masks import _deepglobe
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.parametrize(
     ("override", "words"),

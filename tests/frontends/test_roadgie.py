@@ -20,6 +20,8 @@ from linegraph2road.frontends.roadgie import (
 )
 from tests.frontends.test_base import check_contract
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.mark.parametrize(("size", "window"), [("tiny", 64), ("small", 32)])
 def test_sizes_satisfy_the_contract(size: str, window: int) -> None:

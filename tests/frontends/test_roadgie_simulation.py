@@ -23,6 +23,8 @@ from linegraph2road.frontends.roadgie.simulation import (
 from linegraph2road.prompts import prompt_mask
 from linegraph2road.rasterize import draw_segments
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def _curvy_road(shape: tuple[int, int] = (96, 96)) -> np.ndarray:
     """A 7 px wide road bending through the image plus a branch: a non-convex region."""

@@ -21,6 +21,8 @@ from linegraph2road.io.raster import write_raster
 from linegraph2road.prompts import Prompt
 from linegraph2road.rasterize import draw_segments
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:

@@ -113,6 +113,7 @@ def make_vegas_split_labels(
         The ``train`` and ``holdout`` folders (tile ids ``vegas_train``, ``vegas_holdout``).
     """
     import rasterio
+    from affine import Affine
     from rasterio.windows import Window
 
     from linegraph2road.data_prep.grid import TileGrid
@@ -133,7 +134,8 @@ def make_vegas_split_labels(
         for name, win in crops.items():
             folder = out / name
             folder.mkdir(parents=True, exist_ok=True)
-            geo = Georeference(ds.crs.to_wkt(), ds.window_transform(win))
+            shift = Affine.translation(win.col_off, win.row_off)
+            geo = Georeference(ds.crs.to_wkt(), ds.transform @ shift)
             write_raster(folder / f"{name}.tif", ds.read([1, 2, 3], window=win), georef=geo)
             grid = TileGrid.from_raster(folder / f"{name}.tif")
             source = {"kind": "geojson", "geojson": VEGAS_GT.name, "raster": f"{name}.tif"}
