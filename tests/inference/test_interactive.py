@@ -3,6 +3,7 @@ the view round where one window covers the image), bad inputs, and instantiation
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,35 @@ def test_instantiation_splits_a_wide_road_from_the_narrow_streets_it_meets() -> 
     assert not inst.probability[5:30, 48:53].any()  # the street is another road
     with pytest.raises(ParameterError):
         instantiate_roads(prob[None], [])
+
+
+def test_prompts_file_on_the_real_vegas_raster(model: torch.nn.Module, tmp_path: Path) -> None:
+    """What ``l2r segment --frontend roadgie --prompts F`` does: a lon/lat prompts file read on
+    the processed raster's grid, rounds over its windows, a georeferenced road mask."""
+    from linegraph2road.errors import L2RError
+    from linegraph2road.mask2graph import mask_to_graph
+    from linegraph2road.prompts import prompts_to_geojson, read_prompts, write_prompts
+    from tests.training import VEGAS_TIF
+
+    if not VEGAS_TIF.is_file():
+        pytest.skip("real fixtures not found (set L2R_FIXTURES)")
+    with RasterSource(VEGAS_TIF) as src:
+        assert src.georef is not None and src.shape == (352, 352)
+        pixel = [
+            Prompt.click(176.5, 40.5),
+            Prompt.scribble([[10, 300], [200, 310]], positive=False),
+        ]
+        path = tmp_path / "prompts.geojson"
+        write_prompts(pixel, path, georef=src.georef)
+        prompts = read_prompts(path, georef=src.georef, shape=src.shape)
+        np.testing.assert_allclose(prompts[0].points, pixel[0].points, atol=1e-6)
+        res = segment_with_prompts(model, src, prompts, rounds=2)
+        assert res.georef == src.georef and res.road.shape == (352, 352)
+        graph = mask_to_graph(res.road, georef=res.georef)
+        assert graph.georef == src.georef
+        far = prompts_to_geojson([Prompt.click(0, 0)], georef=None)
+        far["l2r"] = {"coordinates": "lonlat"}
+        far["features"][0]["geometry"]["coordinates"] = [2.35, 48.85]  # Paris
+        (tmp_path / "far.geojson").write_text(json.dumps(far))
+        with pytest.raises(L2RError, match="outside the image"):
+            read_prompts(tmp_path / "far.geojson", georef=src.georef, shape=src.shape)
