@@ -100,18 +100,21 @@ def make_synthetic_labels(
 def make_vegas_split_labels(
     out_dir: str | os.PathLike[str], *, holdout_width: int = 96, gap: int = 16, seed: int = 0
 ) -> tuple[Path, Path]:
-    """Two ``l2r prep`` folders from the Vegas tile at 1 m/px (352 x 352 px): ``train`` (the
-    columns left of ``352 - holdout_width - gap``) and ``holdout`` (the last ``holdout_width``
-    columns), ``gap`` px apart, so a model trained on the first never saw the second.
+    """Two ``l2r prep`` folders from the Vegas tile at 1 m/px (352 x 352 px, the image that
+    :func:`make_vegas_labels` prepares): ``train`` (the columns left of
+    ``352 - holdout_width - gap``) and ``holdout`` (the last ``holdout_width`` columns), ``gap``
+    px apart, so a model trained on the first never saw the second.
 
-    Each crop of ``vegas.tif`` is written as a GeoTIFF with its own transform and labelled from
-    the SpaceNet GeoJSON with the library steps of ``l2r prep`` (as :func:`make_vegas_labels`).
+    Each crop of that image is written as a GeoTIFF with its own transform and labelled from the
+    SpaceNet GeoJSON with the library steps of ``l2r prep`` (``roads_on_grid``, ``write_tile``).
 
     Returns
     -------
     (Path, Path)
         The ``train`` and ``holdout`` folders (tile ids ``vegas_train``, ``vegas_holdout``).
     """
+    import json
+
     import rasterio
     from affine import Affine
     from rasterio.windows import Window
@@ -121,10 +124,11 @@ def make_vegas_split_labels(
     from linegraph2road.georef import Georeference
     from linegraph2road.io.raster import write_raster
     from linegraph2road.pipelines.prep import write_tile
+    from linegraph2road.training.dataset import find_tiles
 
     out = Path(out_dir)
     full = make_vegas_labels(out / "full", seed=seed)
-    with rasterio.open(full / "vegas.tif") as ds:
+    with rasterio.open(find_tiles(full)[0].image) as ds:
         w, h = ds.width, ds.height
         crops = {
             "train": Window(0, 0, w - holdout_width - gap, h),
