@@ -8,7 +8,10 @@ Native, deterministic re-implementations of the field's reference evaluators (SP
   ``variant="cosmiq"`` (SpaceNet's official scorer). Never mix the two in one table;
 * :func:`pixel_scores` / :func:`cldice` - IoU, precision, recall, F1 and clDice of masks;
 * :mod:`.protocols` / :mod:`.evaluate` - benchmark protocols and per-image evaluation behind
-  ``l2r eval``.
+  ``l2r eval``;
+* :func:`betti_numbers` / :func:`betti_errors` and :func:`round_scores` /
+  :func:`summarize_rounds` - topology errors and per-round interactive scores behind
+  ``l2r eval-interactive``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from linegraph2road.metrics.apls import (
     apls_cosmiq,
     apls_sat2graph,
 )
+from linegraph2road.metrics.betti import betti_errors, betti_numbers
+from linegraph2road.metrics.interactive import round_scores, summarize_rounds
 from linegraph2road.metrics.pixel import PixelScores, cldice, pixel_scores
 from linegraph2road.metrics.topo import TopoResult, topo
 
@@ -35,7 +40,11 @@ __all__ = [
     "apls",
     "apls_cosmiq",
     "apls_sat2graph",
+    "betti_errors",
+    "betti_numbers",
     "cldice",
     "pixel_scores",
+    "round_scores",
+    "summarize_rounds",
     "topo",
 ]
