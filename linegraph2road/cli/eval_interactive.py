@@ -36,14 +36,16 @@ ground truth) and the Betti-0/Betti-1 errors; NoI@0.85/0.90 = rounds to reach th
     type=click.Path(path_type=str),
     help="Images + road masks: l2r prep output or a DeepGlobe folder (repeatable).",
 )
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Interaction rounds per image (paper: 5).")  # fmt: skip
 @click.option(
     "--kinds",
     default="click,centre,line,bezier",
     show_default=True,
     help="Comma-separated prompt kinds the user draws from (uniformly).",
 )
-@click.option("--prompts-per-round", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--prompts-per-round", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Prompts the user adds each round (1: rounds = interactions).")  # fmt: skip
 @click.option("--instantiate/--no-instantiate", default=False, show_default=True,
               help="Topo-semantic instantiation of each round's output (RoadGIE 4.3).")  # fmt: skip
 @click.option(
@@ -51,18 +53,24 @@ ground truth) and the Betti-0/Betti-1 errors; NoI@0.85/0.90 = rounds to reach th
     is_flag=True,
     help="Bias positive prompts with the tiles' cached {id}_uncertainty.png.",
 )
-@click.option("--threshold", type=float, default=0.5, show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Road probability the user sees as road and the scores count.")  # fmt: skip
 @click.option("--gsd", type=float, default=1.0, show_default=True, help="Metres per pixel (APLS).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-tiles", type=click.IntRange(min=1), default=None)
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), default=None)
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), default=None)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the simulated user (tile i uses seed + i).")  # fmt: skip
+@click.option("--max-tiles", type=click.IntRange(min=1), default=None,
+              help="Evaluate at most this many tiles.")  # fmt: skip
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Report: settings, per-round summary, per-image rounds.")  # fmt: skip
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="One row per image and round, then the per-round means.")  # fmt: skip
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="PNG of the mean Dice, Recall, clDice and APLS per round.")  # fmt: skip
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(["bf16", "fp32"]), default=None,
               help="Network precision (default: bf16 on CUDA, fp32 on CPU).")  # fmt: skip
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Progress bar on stderr.")  # fmt: skip
 @handle_errors
 def eval_interactive(
     checkpoint: str,
