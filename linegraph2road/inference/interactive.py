@@ -68,20 +68,30 @@ def _check_model(model: Any, device: str | torch.device | None, precision: str) 
     return dev
 
 
-def check_prompts(prompts: Sequence[Prompt], shape: tuple[int, int]) -> list[Prompt]:
+def check_prompts(
+    prompts: Sequence[Prompt], shape: tuple[int, int], *, clip: bool = False
+) -> list[Prompt]:
     """``prompts`` as a list after checking they are Prompts inside an ``(H, W)`` image.
+
+    With ``clip=True`` a prompt may reach outside the image (the rasteriser clips it) and a
+    prompt whose bounding box misses the image is dropped, instead of being refused.
 
     Raises
     ------
     ParameterError
-        Not a Prompt, or a point outside ``[0, W] x [0, H]`` (pixels).
+        Not a Prompt, or (without ``clip``) a point outside ``[0, W] x [0, H]`` (pixels).
     """
     h, w = shape
-    out = list(prompts)
-    for i, p in enumerate(out):
+    out = []
+    for i, p in enumerate(prompts):
         if not isinstance(p, Prompt):
             raise ParameterError(f"prompt {i} is a {type(p).__name__}, not a Prompt")
         x, y = p.points[:, 0], p.points[:, 1]
+        if clip:
+            if x.max() >= 0 and x.min() <= w and y.max() >= 0 and y.min() <= h:
+                out.append(p)
+            continue
+        out.append(p)
         if (x < 0).any() or (x > w).any() or (y < 0).any() or (y > h).any():
             raise ParameterError(
                 f"prompt {i} ({p.kind} at pixel {p.points[0].tolist()}) lies outside the "
@@ -120,6 +130,7 @@ def predict_round(
     device: str | torch.device | None = "cpu",
     precision: str = "fp32",
     instantiate: bool = False,
+    clip: bool = False,
     click_radius: float = CLICK_RADIUS,
     scribble_width: int = SCRIBBLE_WIDTH,
 ) -> NDArray[np.float32]:
@@ -141,6 +152,10 @@ def predict_round(
         bf16 runs the network under :func:`torch.autocast`.
     instantiate : bool
         Apply topo-semantic instantiation to the result.
+    clip : bool
+        Accept prompts that reach outside the view (clipped; those entirely outside are
+        ignored) instead of refusing them: for a view cut from a larger image, with the prompts
+        shifted into its pixel frame.
     click_radius, scribble_width
         Prompt rasterisation (:func:`~linegraph2road.prompts.rasterize_prompts`).
 
@@ -164,7 +179,7 @@ def predict_round(
         raise ParameterError(
             f"previous must be ({h}, {w}) probabilities in [0, 1], got {prev.shape}"
         )
-    plist = check_prompts(prompts, (h, w))
+    plist = check_prompts(prompts, (h, w), clip=clip)
     m = model.spec.multiple
     hp, wp = -(-h // m) * m, -(-w // m) * m
     padded = np.pad(img, ((0, 0), (0, hp - h), (0, wp - w)), mode="edge")

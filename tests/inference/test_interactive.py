@@ -49,6 +49,11 @@ def test_predict_round_any_size_and_inputs(model: torch.nn.Module) -> None:
     assert np.abs(bf - p1).max() < 0.1
     inst = predict_round(model, img, p0, prompts, instantiate=True)
     assert inst.shape == (50, 70)
+    # a view of a larger image: prompts reaching outside are clipped, those outside ignored
+    outside = [Prompt.scribble([[-20, 10], [30, 10]]), Prompt.click(500, 500)]
+    clipped = predict_round(model, img, p0, outside, clip=True)
+    inside = predict_round(model, img, p0, [Prompt.scribble([[0, 10], [30, 10]])])
+    np.testing.assert_allclose(clipped, inside, atol=1e-6)
 
 
 @pytest.mark.parametrize(
