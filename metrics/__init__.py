@@ -10,7 +10,10 @@ Native, deterministic re-implementations of the field's reference evaluators (SP
 * :mod:`.matching` - TOPO's line matching (distance + angle, nearest or Hopcroft-Karp) in metres,
   for comparing two networks edge by edge (``l2r diff``);
 * :mod:`.protocols` / :mod:`.evaluate` - benchmark protocols and per-image evaluation behind
-  ``l2r eval``.
+  ``l2r eval``;
+* :func:`betti_numbers` / :func:`betti_errors` and :func:`round_scores` /
+  :func:`summarize_rounds` - topology errors and per-round interactive scores behind
+  ``l2r eval-interactive``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from linegraph2road.metrics.apls import (
     apls_cosmiq,
     apls_sat2graph,
 )
+from linegraph2road.metrics.betti import betti_errors, betti_numbers
+from linegraph2road.metrics.interactive import round_scores, summarize_rounds
 from linegraph2road.metrics.matching import (
     LineSamples,
     covered_fraction,
@@ -44,10 +49,14 @@ __all__ = [
     "apls",
     "apls_cosmiq",
     "apls_sat2graph",
+    "betti_errors",
+    "betti_numbers",
     "cldice",
     "covered_fraction",
     "match_samples",
     "pixel_scores",
+    "round_scores",
     "sample_segments",
+    "summarize_rounds",
     "topo",
 ]

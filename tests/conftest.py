@@ -7,6 +7,7 @@ it use the ``fixtures_dir`` fixture, which skips with a clear reason when the fo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,18 @@ def fixtures_dir() -> Path:
     if not SHARED_FIXTURES.is_dir():
         pytest.skip(f"real fixtures not found at {SHARED_FIXTURES} (set L2R_FIXTURES)")
     return SHARED_FIXTURES
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Run the test with one torch thread. On a shared 2-core machine two OpenMP threads per
+    process wait on each other when the cores are busy (20 tiny RoadGIE training steps: 1.9 s
+    with 1 thread, 94 s with 2, at load 6)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

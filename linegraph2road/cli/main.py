@@ -19,6 +19,7 @@ def cli() -> None:
 def _register() -> None:
     from linegraph2road.cli.convert import convert
     from linegraph2road.cli.diff import diff
+    from linegraph2road.cli.eval_interactive import eval_interactive
     from linegraph2road.cli.evaluate import evaluate
     from linegraph2road.cli.extract import extract
     from linegraph2road.cli.info import info
@@ -27,7 +28,19 @@ def _register() -> None:
     from linegraph2road.cli.segment import segment
     from linegraph2road.cli.train import train
 
-    for command in (convert, diff, evaluate, extract, info, mask2graph, prep, segment, train):
+    commands = (
+        convert,
+        diff,
+        evaluate,
+        eval_interactive,
+        extract,
+        info,
+        mask2graph,
+        prep,
+        segment,
+        train,
+    )
+    for command in commands:
         cli.add_command(command)
 
 

@@ -4,13 +4,18 @@
   :class:`ExtractResult` (graph with per-edge probability, optional masks, vertices, timings);
 * :class:`RasterSource` (:mod:`.imagery`): a raster read window by window as RGB uint8 at the
   model's ground sampling distance (band, bit-depth, nodata and GSD handling);
-* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px).
+* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px);
+* :func:`predict_round` / :func:`segment_with_prompts` (:mod:`.interactive`): RoadGIE rounds
+  with clicks and scribbles on a view or over a raster; :func:`simulate_session`
+  (:mod:`.simulated_user`): a simulated user driving them.
 """
 
 from __future__ import annotations
 
 from linegraph2road.inference.extract import PRECISIONS, TIMING_KEYS, ExtractResult, extract_graph
 from linegraph2road.inference.imagery import RasterSource, stretch_to_uint8
+from linegraph2road.inference.interactive import predict_round, segment_with_prompts
+from linegraph2road.inference.simulated_user import SessionRound, simulate_session
 from linegraph2road.inference.windows import (
     DEFAULT_MIN_OVERLAP,
     axis_offsets,
@@ -24,9 +29,13 @@ __all__ = [
     "TIMING_KEYS",
     "ExtractResult",
     "RasterSource",
+    "SessionRound",
     "axis_offsets",
     "extract_graph",
     "n_windows_for",
+    "predict_round",
+    "segment_with_prompts",
+    "simulate_session",
     "stretch_to_uint8",
     "window_grid",
 ]
