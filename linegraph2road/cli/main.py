@@ -17,6 +17,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from linegraph2road.cli.annotate import annotate
     from linegraph2road.cli.convert import convert
     from linegraph2road.cli.evaluate import evaluate
     from linegraph2road.cli.extract import extract
@@ -26,7 +27,7 @@ def _register() -> None:
     from linegraph2road.cli.segment import segment
     from linegraph2road.cli.train import train
 
-    for command in (convert, evaluate, extract, info, mask2graph, prep, segment, train):
+    for command in (annotate, convert, evaluate, extract, info, mask2graph, prep, segment, train):
         cli.add_command(command)
 
 
