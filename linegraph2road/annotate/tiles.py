@@ -100,11 +100,13 @@ def mask_rgba(road: NDArray[np.bool_], covered: NDArray[np.bool_]) -> NDArray[np
 
 
 def probability_rgba(probs: NDArray[np.float32], *, threshold: float = 0.5) -> NDArray[np.uint8]:
-    """``(H, W, 4)`` overlay of a prediction: orange, opaque above ``threshold``, fading below."""
+    """``(H, W, 4)`` overlay of a prediction: orange, opaque above ``threshold``, fading out
+    below it (invisible under half the threshold)."""
     p = np.clip(np.nan_to_num(np.asarray(probs, dtype=np.float32)), 0.0, 1.0)
     out = np.zeros((*p.shape, 4), dtype=np.uint8)
     out[..., 0] = 255
     out[..., 1] = 140
-    alpha = np.where(p > threshold, 190.0, p / max(threshold, 1e-6) * 60.0)
+    ramp = np.clip((p / max(threshold, 1e-6) - 0.5) * 2.0, 0.0, 1.0) * 70.0
+    alpha = np.where(p > threshold, 190.0, ramp)
     out[..., 3] = np.rint(alpha).astype(np.uint8)
     return out

@@ -463,6 +463,7 @@
     toScreen, toImage,
     setView(x, y, s) { scale = s; ox = canvas.clientWidth / 2 - x * s; oy = canvas.clientHeight / 2 - y * s; draw(); },
     refresh, predictView,
+    graph: () => graph,
   };
 
   refresh()
