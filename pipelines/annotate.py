@@ -31,7 +31,7 @@ from typing import Any
 from affine import Affine
 
 from linegraph2road.annotate import AnnotationSession, SessionOptions
-from linegraph2road.annotate.server import EXPORT_FORMATS, create_app, serve
+from linegraph2road.annotate.server import EXPORT_FORMATS, bind_socket, create_app, serve
 from linegraph2road.data_prep.grid import TileGrid, clip_to_grid
 from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import FormatError, ParameterError
@@ -205,7 +205,13 @@ def run_server(
 ) -> None:
     """Open the session and serve the app until interrupted (see the module docstring)."""
     folder = Path(project) if project is not None else default_project(image)
-    with AnnotationSession(image, folder, checkpoint=checkpoint, options=options) as session:
+    sock = bind_socket(host, port)  # first: a taken port fails before anything else is done
+    try:
+        session = AnnotationSession(image, folder, checkpoint=checkpoint, options=options)
+    except BaseException:
+        sock.close()
+        raise
+    with session:
         token = secrets.token_urlsafe(24)
         app = create_app(session, token=token, exporter=page_export)
         for note in session.source.notes:
@@ -226,4 +232,4 @@ def run_server(
             if open_browser:
                 webbrowser.open(url)
 
-        serve(app, host=host, port=port, on_ready=ready)
+        serve(app, sock, on_ready=ready)

@@ -314,7 +314,10 @@ class LiveClassifier:
         if self._model is None:
             return np.zeros((rect.height, rect.width), dtype=np.float32)
         s = self.options.stride
-        aligned = self._aligned(rect)
+        # one cell more each side: every pixel of the view is interpolated between cells, so
+        # its value does not depend on where the view starts
+        a = self._aligned(rect)
+        aligned = Rect(a.col0 - s, a.row0 - s, a.width + 2 * s, a.height + 2 * s)
         key = (aligned.col0, aligned.row0, aligned.width, aligned.height)
         feats = self._views.get(key)
         if feats is None:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from linegraph2road.annotate.session import AnnotationSession
 
-__all__ = ["EXPORT_FORMATS", "STATIC_DIR", "Exporter", "create_app", "serve"]
+__all__ = ["EXPORT_FORMATS", "STATIC_DIR", "Exporter", "bind_socket", "create_app", "serve"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: What the page can export: graph formats (as ``l2r extract``) and ``labels`` (``l2r prep``).
@@ -277,25 +277,14 @@ def _export_bytes(path: Path) -> tuple[bytes, str]:
     return buf.getvalue(), f"{path.name}.zip"
 
 
-def serve(
-    app: ASGIApp,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    on_ready: Callable[[str, int], None] | None = None,
-) -> None:
-    """Serve ``app`` with uvicorn until interrupted (Ctrl+C / SIGTERM).
-
-    The socket is bound and listening before ``on_ready(host, port)`` is called with the real
-    port (``port=0`` picks a free one), so a URL printed there works at once.
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: a free one).
 
     Raises
     ------
     ParameterError
         The address cannot be bound (in use, not an address of this machine).
     """
-    import uvicorn
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -305,13 +294,27 @@ def serve(
     except OSError as exc:
         sock.close()
         raise ParameterError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
-    bound_port = int(sock.getsockname()[1])
+    return sock
+
+
+def serve(
+    app: ASGIApp,
+    sock: socket.socket,
+    *,
+    on_ready: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve ``app`` on the listening ``sock`` (:func:`bind_socket`) with uvicorn until
+    interrupted (Ctrl+C / SIGTERM); ``on_ready(host, port)`` is called first, when requests
+    already queue, so a URL printed there works at once. The socket is closed at the end."""
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, timeout_graceful_shutdown=2, lifespan="off"
     )
     server = uvicorn.Server(config)
     if on_ready is not None:
-        on_ready(host, bound_port)
+        on_ready(str(host), int(port))
     try:
         server.run(sockets=[sock])
     finally:

@@ -181,7 +181,7 @@ class AnnotationSession:
         self.shape = self.source.shape
         self._graph: RoadGraph | None = None
         self._graph_key: tuple[int, ...] | None = None
-        self.graph_revision = -1
+        self.graph_revision = -1  # set by graph()
         self.last_timings: dict[str, float] = {}
         self._views: dict[Rect, tuple[NDArray[np.uint8], NDArray[np.bool_]]] = {}
         self.predictor: Predictor | None = None
@@ -452,7 +452,9 @@ class AnnotationSession:
                     mask2graph=self.options.mask2graph,
                 )
                 self._graph_key = key
-                self.graph_revision = self.store.revision
+                # history is linear, so the last active mask action names the graph (ids only
+                # grow); stable across restarts
+                self.graph_revision = key[-1] if key else 0
             return self._graph
 
     def graph_json(self) -> dict[str, Any]:

@@ -7,7 +7,7 @@ database holds
 * ``meta``: schema version, the image's identity (:class:`ImageIdentity`) and path, and a
   ``revision`` counter bumped by every committed change (the page refreshes when it moves);
 * ``actions``: the undoable history, one row per prompt, accept, drawn road or deleted edge,
-  ``active = 0`` once undone;
+  ``active = 0`` once undone; ids only grow (never reused after the redo stack is dropped);
 * ``prompts``: the clicks and scribbles, each tied to its action (a prompt counts while its
   action is active);
 * ``chunks``: the current accepted mask (:mod:`.chunks`), and ``chunk_edits`` the chunks each
@@ -51,7 +51,7 @@ _HEAD_BYTES = 1 << 20  # bytes of the image file hashed into its identity
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, payload TEXT NOT NULL,
     active INTEGER NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS prompts (
     id INTEGER PRIMARY KEY, action_id INTEGER NOT NULL UNIQUE REFERENCES actions(id),
@@ -289,6 +289,12 @@ class ProjectStore:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+    def __enter__(self) -> ProjectStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- revision -------------------------------------------------------------------------------
     @property
