@@ -22,6 +22,7 @@ from linegraph2road.frontends.base import MaskFrontend
 from linegraph2road.frontends.experts.checkpoint import build_experts
 from linegraph2road.frontends.fctl import build_fctl
 from linegraph2road.frontends.nl_linknet.build import build_nl_linknet
+from linegraph2road.frontends.roadgie.build import build_roadgie
 from linegraph2road.frontends.sam import SamFrontend, SamSpec, load_sam_checkpoint
 
 __all__ = ["FRONTENDS", "SAM_SIZES", "build_frontend"]
@@ -76,6 +77,7 @@ FRONTENDS: dict[str, Callable[[str, int, str | Path | None], MaskFrontend]] = {
     "experts": build_experts,
     "nl-linknet": build_nl_linknet,
     "fctl": build_fctl,
+    "roadgie": build_roadgie,
 }
 
 
