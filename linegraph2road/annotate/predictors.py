@@ -83,19 +83,25 @@ class Predictor(Protocol):
 
 
 def prompts_in_view(prompts: Sequence[Prompt], rect: Rect) -> list[Prompt]:
-    """The prompts with a point inside ``rect``, shifted into its pixel frame."""
+    """The prompts on ``rect``, in its pixel frame: clicks inside it, and the parts of scribbles
+    inside it (a scribble crossing the view's border is cut there, possibly into several)."""
+    import shapely
+
     out = []
     offset = np.array([rect.col0, rect.row0], dtype=np.float64)
+    box = shapely.box(0.0, 0.0, float(rect.width), float(rect.height))
     for p in prompts:
         local = p.points - offset
-        inside = (
-            (local[:, 0] >= 0)
-            & (local[:, 0] <= rect.width)
-            & (local[:, 1] >= 0)
-            & (local[:, 1] <= rect.height)
-        )
-        if inside.any():
-            out.append(Prompt(p.kind, local, p.positive))
+        if p.kind == "click":
+            x, y = local[0]
+            if 0 <= x <= rect.width and 0 <= y <= rect.height:
+                out.append(Prompt("click", local, p.positive))
+            continue
+        piece = shapely.intersection(shapely.LineString(local), box)
+        for line in shapely.get_parts(piece):
+            if isinstance(line, shapely.LineString) and line.length > 0:
+                coords = np.clip(shapely.get_coordinates(line), 0.0, [rect.width, rect.height])
+                out.append(Prompt("scribble", coords, p.positive))
     return out
 
 
@@ -130,9 +136,11 @@ class RoadGIEPredictor:
                 "takes a file written by `l2r train roadgie` (leave it out to use the live "
                 "classifier)"
             )
+        from linegraph2road.frontends.roadgie import RoadGIEFrontend
+
         loaded = load_frontend(path)
         arch: dict[str, Any] = loaded.frontend.describe()
-        if arch.get("frontend") != "roadgie":
+        if not isinstance(loaded.frontend, RoadGIEFrontend):
             raise CheckpointError(
                 f"{path.name} holds the {arch.get('frontend')!r} front-end, not RoadGIE; "
                 "l2r annotate needs an interactive (RoadGIE) checkpoint"
