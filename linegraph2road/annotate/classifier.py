@@ -5,6 +5,10 @@ As in ilastik's pixel classification, a random forest learns road / not road fro
 user's prompts cover, described by the multi-scale filter bank of :mod:`.features`, and predicts
 every pixel of the view. It is retrained whenever the prompts change (a few hundred
 milliseconds for a session's worth of scribbles), so every correction shows in the next round.
+The forest is scikit-learn's extremely randomized trees (Geurts et al. 2006), the random-forest
+variant that draws split thresholds at random: it trained about 2x faster than
+``RandomForestClassifier`` on the Vegas tile with the same or better IoU against its ground
+truth (``bench/bench_annotate.py --quality`` prints both).
 
 Training samples
 ----------------
@@ -69,6 +73,8 @@ class ClassifierOptions:
         Features and prediction on a grid decimated by this factor (1: every pixel).
     sigmas : tuple of float, default (0.7, 1.6, 3.5, 5.0)
         Filter scales in cells of the decimated grid (ilastik's defaults, see :mod:`.features`).
+    forest : {"extra", "random"}, default "extra"
+        scikit-learn's ``ExtraTreesClassifier`` or ``RandomForestClassifier``.
     n_estimators : int, default 32
         Trees in the forest.
     max_depth : int, default 14
@@ -81,8 +87,9 @@ class ClassifierOptions:
         Weak negatives per positive sample.
     weak_negative_weight : float, default 0.1
         Sample weight of a weak negative (prompt samples weigh 1). Lighter weak negatives and a
-        wider exclusion gave the best IoU against the SpaceNet Vegas ground truth in a sweep
-        (0.21 at 8 px / 0.25 / 3 per sample, 0.40 at 16 px / 0.1 / 2; four scribbles).
+        wider exclusion fit better: IoU 0.42 against the SpaceNet Vegas ground truth after four
+        scribbles, against 0.27 at 8 px / 0.25 / 3 per sample (``bench/bench_annotate.py
+        --quality``).
     max_samples : int, default 40000
         Samples kept for training (a random subset when there are more).
     seed : int, default 0
@@ -93,6 +100,7 @@ class ClassifierOptions:
 
     stride: int = 2
     sigmas: tuple[float, ...] = DEFAULT_SIGMAS
+    forest: str = "extra"
     n_estimators: int = 32
     max_depth: int = 14
     window_pad: int = 48
@@ -106,6 +114,7 @@ class ClassifierOptions:
     def __post_init__(self) -> None:
         checks = {
             "stride": self.stride >= 1,
+            "forest": self.forest in ("extra", "random"),
             "n_estimators": self.n_estimators >= 1,
             "max_depth": self.max_depth >= 1,
             "window_pad": self.window_pad >= 0,
@@ -151,7 +160,8 @@ class LiveClassifier:
         self.options = options or ClassifierOptions()
         self._margin = context_margin(self.options.sigmas) * self.options.stride
         self._samples: dict[Prompt, _Samples] = {}
-        self._views: OrderedDict[tuple[int, int, int, int], NDArray[np.float32]] = OrderedDict()
+        self._views: OrderedDict[Rect, tuple[NDArray[np.float32], NDArray[np.bool_]]]
+        self._views = OrderedDict()
         self._model: Any = None
         self._trained_on: tuple[Prompt, ...] | None = None
         self.last_training: dict[str, float] = {}
@@ -162,7 +172,8 @@ class LiveClassifier:
         o = self.options
         n = len(feature_names(o.sigmas))
         text = (
-            f"live pixel classifier: random forest ({o.n_estimators} trees) on {n} multi-scale "
+            f"live pixel classifier: random forest ({o.forest} trees, {o.n_estimators}) on {n} "
+            "multi-scale "
             f"filter features (colour, Gaussian, gradient, LoG, structure tensor at sigma "
             f"{', '.join(f'{s:g}' for s in o.sigmas)} x {o.stride} px), learned from your prompts"
         )
@@ -184,8 +195,19 @@ class LiveClassifier:
 
     def _features(self, rect: Rect) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
         """Features ``(h, w, F)`` and validity ``(h, w)`` of the decimated cells of an aligned
-        rectangle (which may reach outside the image: zeros there, as the reader gives)."""
+        rectangle (which may reach outside the image: zeros there, as the reader gives); cut
+        from a cached view when it lies inside one (a prompt drawn on the view)."""
         s, m = self.options.stride, self._margin
+        for v, (feats, valid) in self._views.items():
+            if (
+                v.col0 <= rect.col0
+                and v.row0 <= rect.row0
+                and rect.col1 <= v.col1
+                and rect.row1 <= v.row1
+            ):
+                r, c = (rect.row0 - v.row0) // s, (rect.col0 - v.col0) // s
+                h, w = rect.height // s, rect.width // s
+                return feats[r : r + h, c : c + w], valid[r : r + h, c : c + w]
         img, valid = self._read(
             rect.row0 - m, rect.col0 - m, rect.height + 2 * m, rect.width + 2 * m
         )
@@ -246,7 +268,7 @@ class LiveClassifier:
     def _train(self, prompts: Sequence[Prompt]) -> None:
         import time
 
-        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
         key = tuple(prompts)
         if key == self._trained_on:
@@ -283,7 +305,8 @@ class LiveClassifier:
         if (y == 0).all() or (y == 1).all():
             self._model = float(y[0])  # one class only: a constant prediction
         else:
-            forest = RandomForestClassifier(
+            kind = ExtraTreesClassifier if o.forest == "extra" else RandomForestClassifier
+            forest = kind(
                 n_estimators=o.n_estimators,
                 max_depth=o.max_depth,
                 min_samples_leaf=2,
@@ -309,23 +332,23 @@ class LiveClassifier:
 
         All zeros until there is at least one positive prompt. ``previous`` is not used.
         """
-        self._train(prompts)
         rect = view.rect
-        if self._model is None:
-            return np.zeros((rect.height, rect.width), dtype=np.float32)
         s = self.options.stride
         # one cell more each side: every pixel of the view is interpolated between cells, so
         # its value does not depend on where the view starts
         a = self._aligned(rect)
         aligned = Rect(a.col0 - s, a.row0 - s, a.width + 2 * s, a.height + 2 * s)
-        key = (aligned.col0, aligned.row0, aligned.width, aligned.height)
-        feats = self._views.get(key)
-        if feats is None:
-            feats = self._features(aligned)[0]
-            self._views[key] = feats
+        cached = self._views.get(aligned)
+        if cached is None:
+            cached = self._features(aligned)
+            self._views[aligned] = cached
             while len(self._views) > 2:
                 self._views.popitem(last=False)
-        self._views.move_to_end(key)
+        self._views.move_to_end(aligned)
+        self._train(prompts)  # after the view: prompts drawn on it reuse its features
+        if self._model is None:
+            return np.zeros((rect.height, rect.width), dtype=np.float32)
+        feats = cached[0]
         h, w = feats.shape[:2]
         if isinstance(self._model, float):
             cells = np.full((h, w), self._model, dtype=np.float32)

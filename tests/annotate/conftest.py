@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,3 +152,44 @@ def server_factory() -> Iterator[Any]:
     yield start
     for s in started:
         s.stop()
+
+
+# -- a real browser ------------------------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+def chromium_driver(workdir: Path, *, size: tuple[int, int] = (1100, 820)) -> Any:
+    """Debian's headless Chromium under Selenium (None when it is not installed).
+
+    A fresh profile in ``workdir/chromium-profile``, downloads into ``workdir/downloads``
+    (``driver.downloads``), no background networking, no GPU, no sandbox (root in CI).
+    """
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--window-size={size[0]},{size[1]}",
+        f"--user-data-dir={workdir / 'chromium-profile'}",
+    ):
+        options.add_argument(arg)
+    downloads = workdir / "downloads"
+    downloads.mkdir(exist_ok=True)
+    prefs = {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    options.add_experimental_option("prefs", prefs)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    driver.downloads = downloads
+    return driver

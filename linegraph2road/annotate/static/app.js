@@ -35,13 +35,14 @@
       busy(-1);
     }
   }
-  function loadImage(src) {
+  function loadImage(src, counted) {
+    if (counted) busy(1);
     return new Promise((resolve, reject) => {
       const img = new Image();
       img.onload = () => resolve(img);
       img.onerror = () => reject(new Error("could not load " + src.split("?")[0]));
       img.src = src;
-    });
+    }).finally(() => { if (counted) busy(-1); });
   }
 
   // ---- state ------------------------------------------------------------------------------
@@ -224,7 +225,6 @@
   async function refresh() {
     const prev = info ? info.revision : -1;
     info = await api("GET", "api/state");
-    document.body.dataset.revision = String(info.revision);
     $("image-name").textContent = info.image + "  " + info.width + " x " + info.height + " px";
     $("model").textContent = "model: " + info.model;
     $("model").title = info.model_description || "";
@@ -241,7 +241,7 @@
       document.body.dataset.graphEdges = String(graph.edges.length);
       document.body.dataset.graphRevision = String(graph.revision);
       if (info.pending) {
-        const img = await loadImage(url("api/pending.png", { rev: info.revision }));
+        const img = await loadImage(url("api/pending.png", { rev: info.revision }), true);
         pending = { rect: info.pending.rect, img };
       } else {
         pending = null;
@@ -249,6 +249,7 @@
       document.body.dataset.pending = pending ? "1" : "0";
       updateSelection();
     }
+    document.body.dataset.revision = String(info.revision);
     draw();
   }
 
@@ -271,6 +272,7 @@
     await refresh();
     const ms = performance.now() - t0;
     window.l2rLastRoundTrip = { total_ms: ms, server: r.timings };
+    window.l2rRounds = (window.l2rRounds || 0) + 1;
     $("latency").textContent = "round trip " + ms.toFixed(0) + " ms (model " + r.timings.model_ms.toFixed(0) + " ms)";
     return r;
   }
