@@ -55,6 +55,13 @@ def idle(driver: Any) -> bool:
     return body(driver, "busy") in (None, "0")
 
 
+def orange(png: Path) -> int:
+    """Pixels of a screenshot coloured like the prediction overlay (orange over the image)."""
+    rgb = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return int(((r > 150) & (r - b > 110) & (g < 0.7 * r) & (g > 0.35 * r)).sum())
+
+
 def screen_offset(driver: Any, canvas: Any, x: float, y: float) -> tuple[int, int]:
     """Selenium's pointer offset (from the canvas centre) of image pixel ``(x, y)``."""
     sx, sy = driver.execute_script("return window.l2r.toScreen(arguments[0], arguments[1])", x, y)
@@ -78,6 +85,10 @@ def test_scribble_accept_delete_reload_export(
     assert "live pixel classifier" in model  # the page says which model runs
     driver.execute_script("window.l2r.setView(176, 176, 2.0)")
     canvas = driver.find_element(By.ID, "canvas")
+    wait_for(lambda: idle(driver) and driver.execute_script("return window.l2r.tilesLoaded()"),
+             "the image tiles")  # fmt: skip
+    before = tmp_path / "before.png"
+    assert driver.save_screenshot(str(before))
 
     # a positive scribble along the boulevard at the top of the tile (image row ~112)
     actions = ActionChains(driver, duration=10)
@@ -93,9 +104,7 @@ def test_scribble_accept_delete_reload_export(
     assert driver.save_screenshot(str(shot))
     if os.environ.get("L2R_SCREENSHOT"):
         shutil.copy(shot, os.environ["L2R_SCREENSHOT"])
-    rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
-    orange = (rgb[..., 0] > 200) & (rgb[..., 1] > 90) & (rgb[..., 1] < 190) & (rgb[..., 2] < 90)
-    assert orange.sum() > 500, "no prediction overlay visible in the screenshot"
+    assert orange(shot) > orange(before) + 2000, "no prediction overlay in the screenshot"
 
     rev = int(body(driver, "revision") or 0)
     driver.find_element(By.ID, "btn-accept").click()

@@ -41,8 +41,8 @@ def test_one_scribble_finds_the_other_roads() -> None:
     b = np.array([r[2:] for r in ROADS])
     vertical = draw_segments(a[1:2], b[1:2], SHAPE, width=3)  # a road with no prompt on it
     ground = ~draw_segments(a, b, SHAPE, width=21)
-    assert probs[vertical].mean() > 0.7
-    assert probs[ground].mean() < 0.1
+    assert (probs[vertical] > 0.5).mean() > 0.6  # most of the unprompted road is found
+    assert (probs[ground] > 0.5).mean() < 0.01 and probs[ground].mean() < 0.05
     assert "trained on" in clf.description and "random forest" in clf.description
 
 

@@ -466,6 +466,7 @@
     setView(x, y, s) { scale = s; ox = canvas.clientWidth / 2 - x * s; oy = canvas.clientHeight / 2 - y * s; draw(); },
     refresh, predictView,
     graph: () => graph,
+    tilesLoaded: () => info !== null && visibleTiles(level()).every(([tx, ty]) => tiles.get(level() + "/" + tx + "/" + ty) instanceof Image),
   };
 
   refresh()
