@@ -6,7 +6,10 @@ Wires the library together and nothing more: the tiles
 (:class:`~linegraph2road.training.TileDataset`), validation
 (:class:`~linegraph2road.training.segmentation.RoadIoU`), the run folder
 (:class:`~linegraph2road.training.segmentation.RunLog`) and the family's loop; the resolved
-config is written as ``OUT/config.yaml`` before the first step.
+config is written as ``OUT/config.yaml`` before the first step. RoadGIE reads road-mask tiles
+(:func:`~linegraph2road.training.road_masks.find_road_tiles`: ``l2r prep`` output or
+DeepGlobe-layout folders) and validates with
+:class:`~linegraph2road.training.segmentation.roadgie.InteractiveIoU`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.experts import parse_size
@@ -30,6 +34,7 @@ from linegraph2road.training.segmentation.config import (
     ExpertsRecipe,
     FCtLRecipe,
     NLLinkNetRecipe,
+    RoadGIERecipe,
     SegmentationConfig,
     resolve_segmentation,
 )
@@ -87,6 +92,8 @@ def train_segmentation(
         )
     m, d, v, o = cfg.model, cfg.data, cfg.validation, cfg.optim
     device = resolve_device(cfg.device)
+    if isinstance(o, RoadGIERecipe):
+        return _train_roadgie(cfg, o, out, device, max_steps, progress, say)
     per_source = [find_tiles(s.labels, images=s.images, split=s.split) for s in d.train]
     train_tiles = [t for tiles in per_source for t in tiles]
     val_tiles = [t for s in d.val for t in find_tiles(s.labels, images=s.images, split=s.split)]
@@ -171,3 +178,65 @@ def train_segmentation(
     for note in result.notes:
         say(note)
     return result
+
+
+def _train_roadgie(
+    cfg: SegmentationConfig,
+    o: RoadGIERecipe,
+    out: Path,
+    device: Any,
+    max_steps: int | None,
+    progress: bool,
+    say: Callable[[str], None],
+) -> SegmentationResult:
+    """RoadGIE: road-mask tiles, the interactive recipe, interactive validation."""
+    from linegraph2road.frontends.roadgie import RoadGIEFrontend
+    from linegraph2road.training.road_masks import (
+        RoadCropDataset,
+        find_road_tiles,
+        uncertainty_path,
+    )
+    from linegraph2road.training.segmentation.roadgie import (
+        InteractiveIoU,
+        simulation_settings,
+        train_roadgie,
+    )
+
+    m, d, v = cfg.model, cfg.data, cfg.validation
+    train = [r for s in d.train for r in find_road_tiles(s.labels, images=s.images, split=s.split)]
+    val = [r for s in d.val for r in find_road_tiles(s.labels, images=s.images, split=s.split)]
+    val = val[: v.max_tiles]
+    seed_everything(cfg.seed)
+    frontend = build_segmentation_frontend(
+        m.frontend, m.size, window_size=m.window_size, mask_channels=1, checkpoint=m.checkpoint
+    )
+    if not isinstance(frontend, RoadGIEFrontend):  # pragma: no cover - the config pairs them
+        raise ParameterError(f"model.frontend {m.frontend!r} is not roadgie")
+    data = RoadCropDataset(
+        train,
+        crop=d.crop if d.crop is not None else m.window_size,
+        samples_per_tile=d.samples_per_tile,
+        seed=cfg.seed,
+        cache=d.cache,
+        augment=o.augment,
+    )
+    validator = None
+    if val:
+        validator = InteractiveIoU(
+            val, rounds=o.val_rounds, settings=simulation_settings(o), threshold=v.threshold,
+            device=device, seed=cfg.seed,
+        )  # fmt: skip
+    run = RunLog(out, config=cfg.to_dict(), log_every=cfg.log_every, validator=validator)
+    resolve_segmentation(cfg, out)
+    guided = sum(uncertainty_path(r).is_file() for r in train)
+    expert = f"{guided} with expert uncertainty" if o.expert_guided else "expert guidance off"
+    say(
+        f"training roadgie/{m.size} ({frontend.weights_description}) on {len(train)} tile(s) "
+        f"({expert}), {len(val)} validation tile(s), {device}"
+    )
+    if o.expert_guided and 0 < guided < len(train):
+        say(f"{len(train) - guided} tile(s) have no {{id}}_uncertainty.png: plain prompts there")
+    return train_roadgie(
+        frontend, data, run, recipe=o, device=device, validate_every=v.every,
+        workers=d.workers, seed=cfg.seed, max_steps=max_steps, progress=progress,
+    )  # fmt: skip

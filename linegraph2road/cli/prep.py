@@ -90,8 +90,9 @@ def prep() -> None:
     """Turn road graphs into training labels (road/keypoint/overpass masks, candidate edges).
 
     \b
-    l2r prep osm      OpenStreetMap data on a GeoTIFF, or on an area tiled into 2048 px tiles
-    l2r prep dataset  a whole City-scale / Global-scale / SpaceNet benchmark folder
+    l2r prep osm          OpenStreetMap data on a GeoTIFF, or on an area tiled into 2048 px tiles
+    l2r prep dataset      a whole City-scale / Global-scale / SpaceNet benchmark folder
+    l2r prep uncertainty  RoadGIE expert uncertainty maps from trained checkpoints
     """
 
 
@@ -250,3 +251,63 @@ def dataset(
         progress=True,
     )
     _finish(report, out_dir)
+
+
+@prep.command(
+    "uncertainty",
+    epilog="""\b
+Examples:
+  l2r prep uncertainty labels/train --checkpoint runs/nl34/checkpoints/best.safetensors \\
+      --checkpoint runs/fctl/checkpoints/best.safetensors
+  l2r prep uncertainty deepglobe/train --checkpoint experts.safetensors --device cuda
+
+\b
+Writes {id}_uncertainty.png (uint8, 255 x mean |p_m - y| over the experts, RoadGIE eq. 4)
+beside each tile's labels and uncertainty.json; `l2r train roadgie` then biases its simulated
+positive prompts towards those pixels (eq. 5). Re-running overwrites the caches.
+""",
+)
+@click.argument("folder", type=click.Path(path_type=str))
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=str),
+    help="A trained l2r checkpoint used as an expert (repeatable): any front-end or model.",
+)
+@click.option(
+    "--images",
+    default=None,
+    type=click.Path(path_type=str),
+    help="Image folder of l2r prep output (as data.images in training configs).",
+)
+@click.option("--split", default=None, help="Only tiles of this split (l2r prep output).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar.")
+@handle_errors
+def uncertainty(
+    folder: str,
+    checkpoints: tuple[str, ...],
+    images: str | None,
+    split: str | None,
+    device: str,
+    progress: bool,
+) -> None:
+    """Cache the experts' uncertainty (RoadGIE eq. 4) for every tile of FOLDER.
+
+    FOLDER is `l2r prep` output or a DeepGlobe-layout folder ({id}_sat.jpg + {id}_mask.png).
+    """
+    from linegraph2road.pipelines.prep_uncertainty import prep_uncertainty
+
+    name = click.get_current_context().command_path
+
+    def echo(line: str) -> None:
+        click.echo(f"{name}: {line}", err=True)
+
+    report = prep_uncertainty(
+        folder, checkpoints, images=images, split=split, device=device, progress=progress,
+        echo=echo,
+    )  # fmt: skip
+    mean = sum(m for _, m in report.tiles) / max(len(report.tiles), 1)
+    echo(f"wrote {len(report.tiles)} uncertainty map(s) (mean {mean:.3f}) and {report.index}")

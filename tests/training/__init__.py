@@ -95,3 +95,52 @@ def make_synthetic_labels(
     grid = TileGrid(size, size)
     write_tile(TaggedGraph.untagged(graph), grid, out, "plus", source={"image": "img.png"})
     return out
+
+
+def make_vegas_split_labels(
+    out_dir: str | os.PathLike[str], *, holdout_width: int = 96, gap: int = 16, seed: int = 0
+) -> tuple[Path, Path]:
+    """Two ``l2r prep`` folders from the Vegas tile at 1 m/px (352 x 352 px): ``train`` (the
+    columns left of ``352 - holdout_width - gap``) and ``holdout`` (the last ``holdout_width``
+    columns), ``gap`` px apart, so a model trained on the first never saw the second.
+
+    Each crop of ``vegas.tif`` is written as a GeoTIFF with its own transform and labelled from
+    the SpaceNet GeoJSON with the library steps of ``l2r prep`` (as :func:`make_vegas_labels`).
+
+    Returns
+    -------
+    (Path, Path)
+        The ``train`` and ``holdout`` folders (tile ids ``vegas_train``, ``vegas_holdout``).
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    from linegraph2road.data_prep.grid import TileGrid
+    from linegraph2road.data_prep.sources import roads_on_grid
+    from linegraph2road.georef import Georeference
+    from linegraph2road.io.raster import write_raster
+    from linegraph2road.pipelines.prep import write_tile
+
+    out = Path(out_dir)
+    full = make_vegas_labels(out / "full", seed=seed)
+    with rasterio.open(full / "vegas.tif") as ds:
+        w, h = ds.width, ds.height
+        crops = {
+            "train": Window(0, 0, w - holdout_width - gap, h),
+            "holdout": Window(w - holdout_width, 0, holdout_width, h),
+        }
+        folders = []
+        for name, win in crops.items():
+            folder = out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            geo = Georeference(ds.crs.to_wkt(), ds.window_transform(win))
+            write_raster(folder / f"{name}.tif", ds.read([1, 2, 3], window=win), georef=geo)
+            grid = TileGrid.from_raster(folder / f"{name}.tif")
+            source = {"kind": "geojson", "geojson": VEGAS_GT.name, "raster": f"{name}.tif"}
+            write_tile(roads_on_grid(VEGAS_GT, grid), grid, folder, f"vegas_{name}", seed=seed,
+                       source=source)  # fmt: skip
+            manifest = {"command": "geojson", "seed": seed,
+                        "tiles": [{"tile_id": f"vegas_{name}", "split": ""}]}  # fmt: skip
+            (folder / "manifest.json").write_text(json.dumps(manifest) + "\n", encoding="utf-8")
+            folders.append(folder)
+    return folders[0], folders[1]

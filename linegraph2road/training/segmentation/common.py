@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,12 @@ def _load_pretrained(frontend: MaskFrontend, path: Path) -> None:
     elif isinstance(frontend, FCtLFrontend):
         load_vgg16_weights(frontend.net.encoder, path)
         frontend.weights_description = f"VGG16 conv1-3 from {path.name}, rest random init"
+    else:
+        raise ParameterError(
+            f"model.checkpoint {path.name} is not an l2r front-end checkpoint; "
+            f"{frontend.describe().get('frontend')} starts from random weights or from a previous "
+            "task: segmentation checkpoint"
+        )
 
 
 def build_segmentation_frontend(
@@ -157,7 +163,7 @@ def build_segmentation_frontend(
 
     Parameters
     ----------
-    frontend : {"nl-linknet", "fctl", "experts"}
+    frontend : {"nl-linknet", "fctl", "experts", "roadgie"}
     size : str
         A size of the family (``nl34``/``small``/``tiny``..., ``vgg16``/``small``/``tiny``,
         ``resnet34[-kN]``/``small``/``tiny``...).
@@ -167,9 +173,10 @@ def build_segmentation_frontend(
         1 (default): road only, the papers' task; 3: keypoint, road, overpass.
     checkpoint : path or None
         NL-LinkNet: a torchvision ResNet34 state dict (encoder only) or a whole NL-LinkNet;
-        FCtL: a torchvision VGG16 state dict (conv1-3); both: a previous segmentation
-        checkpoint (:func:`~linegraph2road.frontends.checkpoint.save_frontend`) of the same
-        architecture. Experts take none (their recipe trains every network from scratch).
+        FCtL: a torchvision VGG16 state dict (conv1-3); these and RoadGIE: a previous
+        segmentation checkpoint (:func:`~linegraph2road.frontends.checkpoint.save_frontend`)
+        of the same architecture. Experts take none (their recipe trains every network from
+        scratch).
 
     Returns
     -------
@@ -200,9 +207,15 @@ def build_segmentation_frontend(
         fe = ExpertsFrontend(
             spec=parse_size(experts_size(size, mask_channels)), window_size=window_size
         )
+    elif frontend == "roadgie":
+        from linegraph2road.frontends.roadgie import build_roadgie
+
+        if mask_channels != 1:
+            raise ParameterError("RoadGIE predicts the road mask only: mask_channels must be 1")
+        fe = build_roadgie(size, window_size)
     else:
         raise ParameterError(
-            f"unknown segmentation front-end {frontend!r}; use nl-linknet, fctl or experts"
+            f"unknown segmentation front-end {frontend!r}; use nl-linknet, fctl, experts or roadgie"
         )
     if checkpoint is not None:
         _load_pretrained(fe, Path(checkpoint))
@@ -362,8 +375,9 @@ class RunLog:
         The resolved config, stored in every checkpoint.
     log_every : int
         Write one training row every ``log_every`` steps of a phase (and its last step).
-    validator : RoadIoU or None
-        Scores checkpoints for ``best``; None: no validation, no ``best``.
+    validator : callable or None
+        ``validator(frontend, refiner) -> IoU`` (:class:`RoadIoU`, RoadGIE's
+        ``InteractiveIoU``) scores checkpoints for ``best``; None: no validation, no ``best``.
     """
 
     def __init__(
@@ -372,7 +386,7 @@ class RunLog:
         *,
         config: dict[str, Any],
         log_every: int = 10,
-        validator: RoadIoU | None = None,
+        validator: Callable[[MaskFrontend, RefinementNet | None], float] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"

@@ -5,13 +5,14 @@ with its own paper's recipe, no topology head.
 section          consumed by
 ===============  ==============================================================================
 ``model``        :func:`~.segmentation.build_segmentation_frontend` (``frontend``: ``nl-linknet``,
-                 ``fctl`` or ``experts``; ``size``, ``window_size``, ``checkpoint``,
+                 ``fctl``, ``experts`` or ``roadgie``; ``size``, ``window_size``, ``checkpoint``,
                  ``mask_channels``: 1 = road only, the papers' task; 3 = keypoint/road/overpass)
 ``data``         :func:`~.dataset.find_tiles` (``train``/``val`` sources as in the LineGraph2Road
                  config) and the samples (``crop``, ``rotate``, ``samples_per_tile``, ``cache``,
                  ``workers``)
 ``optim``        the family's recipe, chosen by ``model.frontend``: :class:`NLLinkNetRecipe`,
-                 :class:`FCtLRecipe` or :class:`ExpertsRecipe` (each with its own keys)
+                 :class:`FCtLRecipe`, :class:`ExpertsRecipe` or :class:`RoadGIERecipe` (each
+                 with its own keys)
 ``validation``   road IoU at ``threshold`` on the ``val`` tiles (``every`` epochs, at most
                  ``max_tiles`` tiles, ``batch_size`` windows per network call)
 top level        ``task: segmentation``, ``seed``, ``device`` (``auto``/``cpu``/``cuda``),
@@ -45,6 +46,7 @@ __all__ = [
     "FCtLRecipe",
     "NLLinkNetRecipe",
     "Recipe",
+    "RoadGIERecipe",
     "SegmentationConfig",
     "SegmentationData",
     "SegmentationModel",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 #: Front-end families with a segmentation recipe.
-FAMILIES = ("nl-linknet", "fctl", "experts")
+FAMILIES = ("nl-linknet", "fctl", "experts", "roadgie")
 LOCATIONS = ("source", "folder")
 
 
@@ -150,11 +152,47 @@ class ExpertsRecipe:
     locations: str = "source"
 
 
-Recipe = NLLinkNetRecipe | FCtLRecipe | ExpertsRecipe
+@dataclass(frozen=True)
+class RoadGIERecipe:
+    """Paper 004, 5.1: five interaction rounds per batch with 1-3 prompts per round, AdamW
+    3e-4, cosine schedule, bf16 on GPU, rotation / flip / contrast / brightness / blur
+    augmentation; loss eq. 6 (focal + Dice + skeleton recall on prompt-free pixels).
+
+    Not in the paper (our choices, see :mod:`linegraph2road.frontends.roadgie`): ``epochs``,
+    ``batch_size``, ``weight_decay`` (AdamW's default), ``kinds`` (all four, uniform),
+    ``center_gamma``, ``expert_tau``, the loss weights (1) and ``focal_gamma`` (2).
+    ``expert_guided``: use the tiles' ``{id}_uncertainty.png`` caches (``l2r prep
+    uncertainty``) for positive prompts when present. ``exclude``: loss terms computed on
+    prompt-free pixels only (paper: ``[skeleton]``). ``precision``: ``auto`` (bf16 on CUDA,
+    fp32 on CPU), ``bf16`` or ``fp32``. ``val_rounds``: simulated rounds of the validation."""
+
+    epochs: int = 50
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    rounds: int = 5
+    min_prompts: int = 1
+    max_prompts: int = 3
+    kinds: list[str] = field(default_factory=lambda: ["click", "centre", "line", "bezier"])
+    center_gamma: float = 2.0
+    expert_tau: float = 0.1
+    expert_guided: bool = True
+    focal_weight: float = 1.0
+    dice_weight: float = 1.0
+    skeleton_weight: float = 1.0
+    focal_gamma: float = 2.0
+    exclude: list[str] = field(default_factory=lambda: ["skeleton"])
+    augment: bool = True
+    precision: str = "auto"
+    val_rounds: int = 5
+
+
+Recipe = NLLinkNetRecipe | FCtLRecipe | ExpertsRecipe | RoadGIERecipe
 _RECIPES: dict[str, type[Any]] = {
     "nl-linknet": NLLinkNetRecipe,
     "fctl": FCtLRecipe,
     "experts": ExpertsRecipe,
+    "roadgie": RoadGIERecipe,
 }
 
 
@@ -206,15 +244,21 @@ def _check(config: SegmentationConfig) -> None:
             "network and every expert from scratch"
         )
     multiple = 4 if m.frontend == "fctl" else 32
+    if m.frontend == "roadgie":
+        multiple = _roadgie_multiple(m.size)
+        if m.mask_channels != 1:
+            raise ParameterError("model.mask_channels must be 1 for roadgie (road only)")
     if m.window_size <= 0 or m.window_size % multiple:
         raise ParameterError(
             f"model.window_size must be a positive multiple of {multiple} for {m.frontend}, got "
             f"{m.window_size}"
         )
     if d.crop is not None:
-        if m.frontend == "nl-linknet" and (d.crop <= 0 or d.crop % 32):
-            raise ParameterError(f"data.crop must be a positive multiple of 32, got {d.crop}")
-        if m.frontend != "nl-linknet" and d.crop != m.window_size:
+        if m.frontend in ("nl-linknet", "roadgie") and (d.crop <= 0 or d.crop % multiple):
+            raise ParameterError(
+                f"data.crop must be a positive multiple of {multiple}, got {d.crop}"
+            )
+        if m.frontend not in ("nl-linknet", "roadgie") and d.crop != m.window_size:
             raise ParameterError(
                 f"{m.frontend} trains on window-sized patches: data.crop must be null or "
                 f"{m.window_size} (model.window_size), got {d.crop}"
@@ -243,12 +287,43 @@ def _check(config: SegmentationConfig) -> None:
             raise ParameterError(
                 f"optim.locations must be one of {', '.join(LOCATIONS)}, got {o.locations!r}"
             )
+    if isinstance(o, RoadGIERecipe):
+        _check_roadgie(o)
     _positive("validation.every", v.every, allow_zero=True)
     _positive("validation.max_tiles", v.max_tiles)
     _positive("validation.batch_size", v.batch_size)
     if not 0.0 < v.threshold < 1.0:
         raise ParameterError(f"validation.threshold must be in (0, 1), got {v.threshold}")
     _positive("log_every", config.log_every)
+
+
+def _roadgie_multiple(size: str) -> int:
+    from linegraph2road.frontends.roadgie.model import ROADGIE_SIZES
+
+    if size not in ROADGIE_SIZES:
+        raise ParameterError(
+            f"model.size must be one of {sorted(ROADGIE_SIZES)} for roadgie, got {size!r}"
+        )
+    return ROADGIE_SIZES[size].multiple
+
+
+def _check_roadgie(o: RoadGIERecipe) -> None:
+    from linegraph2road.frontends.roadgie.simulation import SIMULATED_KINDS, SimulationSettings
+
+    _positive("optim.rounds", o.rounds)
+    _positive("optim.val_rounds", o.val_rounds)
+    if not o.kinds or not set(o.kinds) <= set(SIMULATED_KINDS):
+        raise ParameterError(f"optim.kinds must be some of {list(SIMULATED_KINDS)}, got {o.kinds}")
+    SimulationSettings(
+        kinds=tuple(o.kinds), min_prompts=o.min_prompts, max_prompts=o.max_prompts,
+        center_gamma=o.center_gamma, expert_tau=o.expert_tau,
+    )  # fmt: skip
+    if not set(o.exclude) <= {"focal", "dice", "skeleton"}:
+        raise ParameterError(f"optim.exclude takes focal, dice, skeleton; got {o.exclude}")
+    if o.precision not in ("auto", "bf16", "fp32"):
+        raise ParameterError(f"optim.precision must be auto, bf16 or fp32, got {o.precision!r}")
+    if min(o.focal_weight, o.dice_weight, o.skeleton_weight, o.weight_decay) < 0:
+        raise ParameterError("optim loss weights and weight_decay must be >= 0")
 
 
 def segmentation_config_from_dict(data: dict[str, Any] | None) -> SegmentationConfig:
