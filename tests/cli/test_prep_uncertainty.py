@@ -46,7 +46,7 @@ def test_prep_uncertainty_cli(l2r: Callable[..., Result], tmp_path: Path) -> Non
     assert r.exit_code == 0, r.output
     assert "wrote 1 uncertainty map(s)" in r.stderr
     u, _ = read_mask(labels / "plus_uncertainty.png")
-    assert u.shape == (64, 64) and 0.0 <= u.min() and u.max() <= 1.0 and u.std() > 0
+    assert u.shape == (64, 64) and u.min() >= 0.0 and u.max() <= 1.0 and u.std() > 0
     doc = json.loads((labels / "uncertainty.json").read_text())
     assert len(doc["checkpoints"]) == 2 and doc["tiles"][0]["tile_id"] == "plus"
     run = tmp_path / "run"
