@@ -119,3 +119,17 @@ def test_a_session_over_http(client: TestClient) -> None:
     r = client.get("/api/export", params={"format": "labels"})
     names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
     assert "labels/manifest.json" in names and any(n.endswith("_image.tif") for n in names)
+
+
+def test_the_static_files_ship_in_the_package() -> None:
+    """pyproject's package-data globs cover every file the page loads (a wheel holds them)."""
+    import fnmatch
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[2]
+    config = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs = config["package-data"]["linegraph2road.annotate"]
+    files = sorted(p.relative_to(STATIC_DIR.parent).as_posix() for p in STATIC_DIR.iterdir())
+    assert {"static/index.html", "static/app.js", "static/app.css"} <= set(files)
+    for f in files:
+        assert any(fnmatch.fnmatch(f, g) for g in globs), f
