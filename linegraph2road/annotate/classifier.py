@@ -165,6 +165,7 @@ class LiveClassifier:
         self._model: Any = None
         self._trained_on: tuple[Prompt, ...] | None = None
         self.last_training: dict[str, float] = {}
+        import sklearn.ensemble  # noqa: F401  (imported now, not in the user's first round)
 
     # -- description ----------------------------------------------------------------------------
     @property
