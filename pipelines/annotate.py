@@ -21,10 +21,12 @@ Roads drawn outside every accepted view are in the graph export but in no label 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import webbrowser
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +39,9 @@ from linegraph2road.data_prep.tagged import TaggedGraph
 from linegraph2road.errors import FormatError, ParameterError
 from linegraph2road.georef import Georeference
 from linegraph2road.io import GRAPH_FORMATS, guess_format
+from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io.raster import write_raster
-from linegraph2road.pipelines.prep import PrepReport, _write_manifest, write_tile
+from linegraph2road.pipelines.prep import PrepReport, write_tile
 
 __all__ = [
     "LOOPBACK_HOSTS",
@@ -72,6 +75,16 @@ def export_format(out: PathLike, fmt: str | None) -> str:
         return guess_format(p)
     except FormatError as exc:
         raise FormatError(f"{exc}; or give --format labels for training labels") from exc
+
+
+def _write_manifest(out: Path, report: PrepReport, header: dict[str, Any]) -> None:
+    """``manifest.json`` of the export: every tile, and ``complete`` (all were written)."""
+    # TODO(lead): main's prep now keeps its manifest in a private class; use the shared one
+    # when the export moves onto prep's helpers.
+    tiles = [{**asdict(t), "files": list(t.files)} for t in report.tiles]
+    doc = {**header, "complete": True, "tiles": tiles}
+    with atomic_path(out / "manifest.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def export_labels(
