@@ -268,6 +268,7 @@ class AnnotationSession:
                 "model": None if self.predictor is None else self.predictor.name,
                 "model_description": None if self.predictor is None else self.predictor.description,
                 "revision": self.store.revision,
+                "graph_revision": self._graph_revision(),
                 "can_undo": self.store.can_undo(),
                 "can_redo": self.store.can_redo(),
                 "pending": None
@@ -438,6 +439,11 @@ class AnnotationSession:
         }
 
     # -- graph ----------------------------------------------------------------------------------
+    def _graph_revision(self) -> int:
+        """The revision :meth:`graph` has now (the graph is rebuilt if a mask action changed)."""
+        self.graph()
+        return self.graph_revision
+
     def graph(self) -> RoadGraph:
         """The graph of the accepted mask (rebuilt when a mask action changed; georeferenced
         with the processed image's georeference)."""

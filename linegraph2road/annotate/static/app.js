@@ -235,9 +235,10 @@
     $("saved").className = "ok";
     if (info.revision !== prev) {
       for (const k of overlays.keys()) if (!k.startsWith(info.revision + "/")) overlays.delete(k);
-      const g = await api("GET", "api/graph");
-      graph = g;
-      if (selected >= graph.edges.length) selected = -1;
+      if (info.graph_revision !== graph.revision) { // the mask changed: fetch the new graph
+        graph = await api("GET", "api/graph");
+        selected = -1;
+      }
       document.body.dataset.graphEdges = String(graph.edges.length);
       document.body.dataset.graphRevision = String(graph.revision);
       if (info.pending) {
