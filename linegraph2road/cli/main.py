@@ -17,6 +17,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from linegraph2road.cli.annotate import annotate
     from linegraph2road.cli.convert import convert
     from linegraph2road.cli.diff import diff
     from linegraph2road.cli.eval_interactive import eval_interactive
@@ -29,6 +30,7 @@ def _register() -> None:
     from linegraph2road.cli.train import train
 
     commands = (
+        annotate,
         convert,
         diff,
         evaluate,

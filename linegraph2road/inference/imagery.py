@@ -197,7 +197,13 @@ class RasterSource:
 
     # -- reading --------------------------------------------------------------------------------
     def read(
-        self, row0: int, col0: int, height: int, width: int
+        self,
+        row0: int,
+        col0: int,
+        height: int,
+        width: int,
+        *,
+        out_shape: tuple[int, int] | None = None,
     ) -> tuple[NDArray[np.uint8], NDArray[np.bool_]]:
         """A window of the processed image.
 
@@ -208,27 +214,41 @@ class RasterSource:
         height, width : int
             Window size in pixels; the window may reach past the image (that part reads as 0 and
             invalid).
+        out_shape : (int, int) or None
+            ``(out_height, out_width)`` to read the window at a lower resolution (a map tile of
+            a zoomed-out view): the window is resampled as a whole, GDAL using the raster's
+            overviews when it has them. None (default) reads at ``(height, width)``.
 
         Returns
         -------
-        image : (3, height, width) uint8
+        image : (3, out_height, out_width) uint8
             RGB.
-        valid : (height, width) bool
+        valid : (out_height, out_width) bool
             False at nodata / transparent pixels and outside the image.
         """
-        image = np.zeros((3, height, width), dtype=np.uint8)
-        valid = np.zeros((height, width), dtype=bool)
+        oh, ow = (height, width) if out_shape is None else (int(out_shape[0]), int(out_shape[1]))
+        if out_shape is not None and min(oh, ow, height, width) <= 0:
+            raise ParameterError(
+                f"window {height} x {width} read at {oh} x {ow}: sizes must be positive"
+            )
+        image = np.zeros((3, oh, ow), dtype=np.uint8)
+        valid = np.zeros((oh, ow), dtype=bool)
         h = min(height, self.shape[0] - row0)
         w = min(width, self.shape[1] - col0)
         if row0 < 0 or col0 < 0 or h <= 0 or w <= 0:
             return image, valid
         sx, sy = self.scale
         win = Window(col0 * sx, row0 * sy, w * sx, h * sy)
+        # the image part of the window, at the output scale (at least one pixel a side)
+        h = h if oh == height else min(oh, max(1, -(-h * oh // height)))
+        w = w if ow == width else min(ow, max(1, -(-w * ow // width)))
+        shrink = oh < height or ow < width
+        resampling = Resampling.average if shrink else self._resampling
         uniq = sorted(set(self.bands))
         try:
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
                 data = self._ds.read(
-                    uniq, window=win, out_shape=(len(uniq), h, w), resampling=self._resampling
+                    uniq, window=win, out_shape=(len(uniq), h, w), resampling=resampling
                 )
                 mask = self._ds.read_masks(
                     uniq[0], window=win, out_shape=(h, w), resampling=Resampling.nearest

@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from linegraph2road.errors import FormatError, InputFileError
+from linegraph2road.errors import FormatError, InputFileError, ParameterError
 from linegraph2road.inference import RasterSource
 from linegraph2road.io.raster import write_raster
 
@@ -115,3 +115,20 @@ def test_bad_inputs(tmp_path: Path) -> None:
     two = write_tif(tmp_path / "two.tif", np.zeros((2, 4, 4), np.uint8))
     with pytest.raises(FormatError, match="2 bands"):
         RasterSource(two)
+
+
+def test_read_at_lower_resolution_is_the_block_average(tmp_path: Path) -> None:
+    """out_shape (map tiles of a zoomed-out view): 2x2 block means; the part past the image is
+    zero and invalid; a tile cut by the image border keeps its scale."""
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (3, 8, 10)).astype(np.uint8)
+    with RasterSource(write_tif(tmp_path / "r.tif", data)) as src:
+        image, valid = src.read(0, 0, 8, 8, out_shape=(4, 4))
+        edge, edge_valid = src.read(0, 8, 8, 8, out_shape=(4, 4))
+        with pytest.raises(ParameterError):
+            src.read(0, 0, 8, 8, out_shape=(0, 4))
+    expect = data[:, :8, :8].reshape(3, 4, 2, 4, 2).astype(float).mean(axis=(2, 4))
+    assert np.abs(image.astype(float) - expect).max() <= 1.0 and valid.all()
+    cut = data[:, :, 8:10].reshape(3, 4, 2, 1, 2).astype(float).mean(axis=(2, 4))
+    assert np.abs(edge[:, :, :1].astype(float) - cut).max() <= 1.0
+    assert edge_valid[:, :1].all() and not edge_valid[:, 1:].any() and not edge[:, :, 1:].any()
