@@ -14,8 +14,10 @@ from the view's corner in the processed image. Each tile gets the labels ``l2r p
 (:func:`~linegraph2road.pipelines.prep.write_tile`: road / keypoint / overpass masks, candidate
 edges, graph, ``{id}_labels.json``) of the project's *final* graph clipped to the view -- later
 edits, deletions and drawn roads included -- plus the tile's processed RGB image as
-``{id}_image.tif`` (uint8, at the processing GSD, georeferenced), recorded as ``source["image"]``
-so that :func:`~linegraph2road.training.dataset.find_tiles` finds it; and a ``manifest.json``.
+``{id}_image.tif`` (uint8, at the processing GSD, georeferenced; ``.png`` for a raster without
+georeference), recorded with the GSD as ``image`` and ``gsd`` in ``{id}_labels.json`` exactly as
+``l2r prep`` records them, so that :func:`~linegraph2road.training.dataset.find_tiles` finds it
+and training knows its scale; and a ``manifest.json``.
 Roads drawn outside every accepted view are in the graph export but in no label tile.
 """
 
@@ -40,7 +42,6 @@ from linegraph2road.errors import FormatError, ParameterError
 from linegraph2road.georef import Georeference
 from linegraph2road.io import GRAPH_FORMATS, guess_format
 from linegraph2road.io._atomic import atomic_path
-from linegraph2road.io.raster import write_raster
 from linegraph2road.pipelines.prep import PrepReport, write_tile
 
 __all__ = [
@@ -79,8 +80,8 @@ def export_format(out: PathLike, fmt: str | None) -> str:
 
 def _write_manifest(out: Path, report: PrepReport, header: dict[str, Any]) -> None:
     """``manifest.json`` of the export: every tile, and ``complete`` (all were written)."""
-    # TODO(lead): main's prep now keeps its manifest in a private class; use the shared one
-    # when the export moves onto prep's helpers.
+    # Written once, after every tile: an export is quick and is never resumed, so it needs none
+    # of the resumable manifest that `l2r prep` keeps (pipelines/prep.py), only its format.
     tiles = [{**asdict(t), "files": list(t.files)} for t in report.tiles]
     doc = {**header, "complete": True, "tiles": tiles}
     with atomic_path(out / "manifest.json") as tmp:
@@ -121,11 +122,8 @@ def export_labels(
             )
         tile = TileGrid(rect.width, rect.height, g, rect.col0, rect.row0, tid)
         image, _ = session.read(rect.row0, rect.col0, rect.height, rect.width)
-        # TODO(lead): swap for prep's shared tile-image helper once it lands on main.
-        write_raster(out / f"{tid}_image.tif", image, georef=g)
         source = {
             "kind": "annotate",
-            "image": f"{tid}_image.tif",
             "annotated_image": session.image_path.name,
             "view": rect.as_list(),
             "gsd": session.options.gsd,
@@ -139,6 +137,8 @@ def export_labels(
                 seed=seed,
                 label_params=label_params,
                 source=source,
+                image=image,
+                gsd=session.options.gsd,
             )
         )
     header = {

@@ -91,7 +91,8 @@ def test_exports_read_back(road_tif: Path, tmp_path: Path) -> None:
     assert np.array_equal(tile.image, road_image())  # the processed image, 1 m/px already
     assert tile.masks[1].sum() > 1000 and len(tile.vertices) > 5
     doc = json.loads((tmp_path / "labels" / f"{records[0].tile_id}_labels.json").read_text())
-    assert doc["source"]["image"] == f"{records[0].tile_id}_image.tif"
+    assert doc["image"] == f"{records[0].tile_id}_image.tif"  # where l2r prep records it
+    assert doc["gsd"] == 1.0 and records[0].gsd == 1.0
     assert doc["source"]["view"] == [0, 0, 400, 320]
     with pytest.raises(ParameterError, match="nothing accepted"):
         s2 = AnnotationSession(road_tif, tmp_path / "fresh", with_model=False)
