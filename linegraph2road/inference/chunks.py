@@ -32,6 +32,7 @@ whole image (``W`` its width).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -141,8 +142,8 @@ def _axis(
     k = max(1, math.ceil(length / chunk))
     bounds = [round(i * length / k) for i in range(k + 1)]
     centres = [min(o + window // 2, length - 1) for o in offsets]
-    out = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    out: list[tuple[Span, Span, tuple[int, ...], tuple[int, ...]]] = []
+    for a, b in itertools.pairwise(bounds):
         own = tuple(o for o, c in zip(offsets, centres, strict=True) if a <= c < b)
         if not own:
             out.append(((a, b), (a, a), (), ()))
@@ -196,7 +197,7 @@ def plan_chunks(
             f"at least {window} (thousands of pixels for big rasters, e.g. 8192)"
         )
     rows, cols = window_layout(shape, window=window, n_windows=n_windows, d_nei=d_nei)
-    margin = int(math.ceil(max(d_nei, 4 * max(d_r, d_k))))
+    margin = math.ceil(max(d_nei, 4 * max(d_r, d_k)))
     height, width = shape
     row_parts = _axis(height, rows, window, chunk, margin)
     col_parts = _axis(width, cols, window, chunk, margin)
@@ -342,7 +343,7 @@ def extract_chunk(
     gpairs = np.sort(global_keys[ends], axis=1)
     uniq, inverse = np.unique(gpairs, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    prob_sum = np.bincount(inverse, probs, len(uniq))
+    prob_sum = np.bincount(inverse, probs, len(uniq)).astype(np.float64)
     count = np.bincount(inverse, None, len(uniq)).astype(np.int64)
     used = np.unique(ends)
     points = vertices.points[used] + np.array([c0, r0], np.float64)
@@ -384,9 +385,9 @@ def save_chunk(result: ChunkResult, path: str | os.PathLike[str]) -> None:
 def load_chunk(path: str | os.PathLike[str]) -> ChunkResult:
     """Read what :func:`save_chunk` wrote."""
     with np.load(path, allow_pickle=False) as data:
-        arrays = [np.array(data[name]) for name in _ARRAYS]
+        arrays = {name: np.array(data[name]) for name in _ARRAYS}
         stats = dict(zip(data["stats_keys"].tolist(), data["stats_values"].tolist(), strict=True))
-    return ChunkResult(*arrays, stats=stats)
+    return ChunkResult(**arrays, stats=stats)
 
 
 def _conflicts(

@@ -34,9 +34,8 @@ from tqdm import tqdm
 from linegraph2road.candidates import candidate_edges
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
+from linegraph2road.inference._stitch import BandStitcher, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
-from linegraph2road.inference.imagery import RasterSource
 from linegraph2road.inference.windows import window_grid
 
 if TYPE_CHECKING:
@@ -285,7 +284,7 @@ class _Extraction:
     def __init__(
         self,
         model: LineGraph2Road,
-        source: RasterSource | ImageArraySource,
+        source: Any,  # RasterSource, ImageArraySource or chunks.RegionSource (windowed reads)
         win: int,
         n_windows: int | None,
         params: tuple[float, ...],

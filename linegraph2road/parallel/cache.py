@@ -96,7 +96,7 @@ def cached_model(
     with _lock:
         if key in _models:
             _models.move_to_end(key)
-            return _models[key]  # type: ignore[no-any-return]
+            return _models[key]
         obj = loader()
         _models[key] = obj
         while len(_models) > MAX_MODELS:
@@ -120,6 +120,6 @@ def set_threads(threads: int) -> None:
     try:
         import numba
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(threads, int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
     except (ImportError, ValueError):  # numba absent, or its thread pool cannot shrink here
         pass

@@ -219,7 +219,7 @@ class Executor:
             desc=desc,
             unit=unit,
             file=sys.stderr,
-            disable=not self.options.progress,
+            disable=None if self.options.progress else True,  # a bar on terminals only
             leave=False,
         )
         with bar:

@@ -144,7 +144,11 @@ class TaskStore:
             lines = (self.folder / LOG).read_text().splitlines()
         except OSError:
             return []
-        return [ln.split("\t")[0] for ln in lines if ln.count("\t") == 2 and ln.split("\t")[1] == self.ref.key]
+        return [
+            ln.split("\t")[0]
+            for ln in lines
+            if ln.count("\t") == 2 and ln.split("\t")[1] == self.ref.key
+        ]
 
     def write(self, *, complete: bool, **extra: Any) -> None:
         """Rewrite ``manifest.json`` (atomically) with the run, its key and ``extra``."""
