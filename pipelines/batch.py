@@ -279,7 +279,7 @@ def run_batch(
     ]
     report = BatchReport(stale=store.stale)
     by_name = {name: task for name, task in tasks}
-    echo(f"{command}: {len(tasks)} input(s) -> {out} ({parallel.describe()})")
+    echo(f"{command}: {len(tasks)} input(s) -> {out}, {parallel.describe()}")
     with Executor(parallel) as ex:
         for outcome in ex.run(_run_file, tasks, desc=f"l2r {command}", unit="image"):
             task = by_name[outcome.key]

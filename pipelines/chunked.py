@@ -244,7 +244,7 @@ def run_extract_chunked(
     echo(
         f"extracting {shape[1]} x {shape[0]} px at {gsd:g} m/px in {len(plan.chunks)} chunks of "
         f"<= {chunk} px (halo <= {window + window // 2 + plan.margin} px; {plan.computed} window "
-        f"runs for {plan.windows} windows) on {parallel.describe()}"
+        f"runs for {plan.windows} windows) {parallel.describe()}"
     )
     failed: list[str] = []
     done = kept = 0

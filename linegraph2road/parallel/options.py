@@ -71,9 +71,10 @@ class ParallelOptions:
         return self.address is not None or self.workers > 1
 
     def describe(self) -> str:
-        """``"in this process"``, ``"4 local Dask workers"``, ``"Dask cluster at tcp://..."``."""
+        """``"in this process"``, ``"on 4 local Dask workers"``, ``"on the Dask cluster at
+        tcp://..."``."""
         if self.address is not None:
-            return f"Dask cluster at {self.address}"
+            return f"on the Dask cluster at {self.address}"
         if self.workers > 1:
-            return f"{self.workers} local Dask workers"
+            return f"on {self.workers} local Dask workers"
         return "in this process"

@@ -78,7 +78,14 @@ class StoreRef:
         return record
 
     def commit(self, task_id: str, record: dict[str, Any]) -> dict[str, Any]:
-        """Record a finished task (call after its outputs are in place); returns the record."""
+        """Record a finished task (call after its outputs are in place); returns the record.
+
+        A task already recorded by this run (finished elsewhere meanwhile: a task whose client
+        died goes on running on its worker) keeps its first record and logs no completion.
+        """
+        earlier = self.done(task_id)
+        if earlier is not None:
+            return earlier
         full = {**record, "task": task_id, "run_key": self.key}
         _write_json(self._record_path(task_id), full)
         line = f"{task_id}\t{self.key}\t{os.getpid()}\n"
