@@ -17,6 +17,7 @@ with its status (``done``, ``kept`` from an earlier run, ``failed`` with the rea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -240,47 +241,49 @@ def run_batch(
     from linegraph2road.frontends.checkpoint import checkpoint_kind
 
     checkpoint_kind(options.checkpoint)  # a broken checkpoint is refused before any work
-    stems: dict[str, Path] = {}
-    for img in images:
-        if img.stem in stems:
-            raise ParameterError(
-                f"{stems[img.stem].name} and {img.name} would both write {img.stem}.*; rename "
-                "one or run them separately"
-            )
-        stems[img.stem] = img
-    ext = _output_name(command, options)
-    out.mkdir(parents=True, exist_ok=True)
-    worker_options = dataclasses.replace(options, progress=False)
-    store = TaskStore(
-        out / ".l2r",
-        {
-            "command": command,
-            "options": options_record(options),
-            "checkpoint_sha256": sha,
-            "extension": ext,
-        },
-    )
-    tasks = [
-        (
-            img.name,
-            _FileTask(
-                command,
-                str(img.resolve()),
-                str((out / f"{img.stem}{ext}").resolve()),
-                f"{img.stem}{ext}",
-                worker_options,
-                sha,
-                store.ref,
-                img.stem,
-                fingerprint(img),
-            ),
+    with contextlib.ExitStack() as stack:
+        # connect to the cluster and check its workers before anything is said or written
+        ex = stack.enter_context(Executor(parallel))
+        stems: dict[str, Path] = {}
+        for img in images:
+            if img.stem in stems:
+                raise ParameterError(
+                    f"{stems[img.stem].name} and {img.name} would both write {img.stem}.*; rename "
+                    "one or run them separately"
+                )
+            stems[img.stem] = img
+        ext = _output_name(command, options)
+        out.mkdir(parents=True, exist_ok=True)
+        worker_options = dataclasses.replace(options, progress=False)
+        store = TaskStore(
+            out / ".l2r",
+            {
+                "command": command,
+                "options": options_record(options),
+                "checkpoint_sha256": sha,
+                "extension": ext,
+            },
         )
-        for img in images
-    ]
-    report = BatchReport(stale=store.stale)
-    by_name = {name: task for name, task in tasks}
-    echo(f"{command}: {len(tasks)} input(s) -> {out}, {parallel.describe()}")
-    with Executor(parallel) as ex:
+        tasks = [
+            (
+                img.name,
+                _FileTask(
+                    command,
+                    str(img.resolve()),
+                    str((out / f"{img.stem}{ext}").resolve()),
+                    f"{img.stem}{ext}",
+                    worker_options,
+                    sha,
+                    store.ref,
+                    img.stem,
+                    fingerprint(img),
+                ),
+            )
+            for img in images
+        ]
+        report = BatchReport(stale=store.stale)
+        by_name = {name: task for name, task in tasks}
+        echo(f"{command}: {len(tasks)} input(s) -> {out}, {parallel.describe()}")
         for outcome in ex.run(_run_file, tasks, desc=f"l2r {command}", unit="image"):
             task = by_name[outcome.key]
             entry: dict[str, Any] = {"image": task.image, "output": task.output}
@@ -291,23 +294,23 @@ def run_batch(
                 entry.update(status="failed", error=outcome.error)
                 echo(f"failed {outcome.key}: {outcome.error}")
             report.entries.append(entry)
-    order = {t.image: i for i, (_, t) in enumerate(tasks)}
-    report.entries.sort(key=lambda e: order[e["image"]])
-    report.summary_path = out / "summary.json"
-    doc = {
-        "command": command,
-        "run_key": store.ref.key,
-        **report.counts(),
-        "inputs": report.entries,
-    }
-    with atomic_path(report.summary_path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    store.write(complete=not report.failed, counts=report.counts())
-    if report.failed:
-        names = "; ".join(f"{Path(e['image']).name}: {e['error']}" for e in report.failed[:3])
-        more = f" (and {len(report.failed) - 3} more)" if len(report.failed) > 3 else ""
-        raise TaskFailedError(
-            f"{len(report.failed)} of {len(tasks)} input(s) failed, the others were written "
-            f"({report.summary_path}): {names}{more}"
-        )
-    return report
+        order = {t.image: i for i, (_, t) in enumerate(tasks)}
+        report.entries.sort(key=lambda e: order[e["image"]])
+        report.summary_path = out / "summary.json"
+        doc = {
+            "command": command,
+            "run_key": store.ref.key,
+            **report.counts(),
+            "inputs": report.entries,
+        }
+        with atomic_path(report.summary_path) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        store.write(complete=not report.failed, counts=report.counts())
+        if report.failed:
+            names = "; ".join(f"{Path(e['image']).name}: {e['error']}" for e in report.failed[:3])
+            more = f" (and {len(report.failed) - 3} more)" if len(report.failed) > 3 else ""
+            raise TaskFailedError(
+                f"{len(report.failed)} of {len(tasks)} input(s) failed, the others were written "
+                f"({report.summary_path}): {names}{more}"
+            )
+        return report

@@ -20,6 +20,7 @@ results are small), so a re-run only merges again; delete it to recompute.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import time
@@ -204,52 +205,55 @@ def run_extract_chunked(
         d_nei=params["d_nei"], d_r=params["d_r"], d_k=params["d_k"],
     )  # fmt: skip
     sha = file_sha256(options.checkpoint)
-    for line in [*said, *(f"note: {n}" for n in notes)]:
-        echo(line)
-    out = Path(output)
-    parts = out.with_name(out.name + ".parts")
-    store = TaskStore(
-        parts,
-        {
-            "command": "extract --chunk",
-            "input": fingerprint(image),
-            "options": options_record(options),
-            "checkpoint_sha256": sha,
-            "chunk": int(chunk),
-            "gsd": gsd,
-        },
-    )
-    if store.stale:
+    with contextlib.ExitStack() as stack:
+        # connect to the cluster and check its workers before anything is said or written
+        ex = stack.enter_context(Executor(parallel))
+        for line in [*said, *(f"note: {n}" for n in notes)]:
+            echo(line)
+        out = Path(output)
+        parts = out.with_name(out.name + ".parts")
+        store = TaskStore(
+            parts,
+            {
+                "command": "extract --chunk",
+                "input": fingerprint(image),
+                "options": options_record(options),
+                "checkpoint_sha256": sha,
+                "chunk": int(chunk),
+                "gsd": gsd,
+            },
+        )
+        if store.stale:
+            echo(
+                f"note: {parts} held another run (other options, checkpoint or raster); "
+                "starting afresh"
+            )
+        (parts / "results").mkdir(exist_ok=True)
+        worker_options = dataclasses.replace(options, progress=False)
+        tasks = [
+            (
+                c.name,
+                _ChunkTask(
+                    str(Path(image).resolve()),
+                    gsd,
+                    worker_options,
+                    sha,
+                    c,
+                    str((parts / "results" / f"{c.name}.npz").resolve()),
+                    f"{parts.name}/results/{c.name}.npz",
+                    store.ref,
+                ),
+            )
+            for c in plan.chunks
+        ]
         echo(
-            f"note: {parts} held another run (other options, checkpoint or raster); starting afresh"
+            f"extracting {shape[1]} x {shape[0]} px at {gsd:g} m/px in {len(plan.chunks)} "
+            f"chunks of <= {chunk} px (halo <= {window + window // 2 + plan.margin} px; "
+            f"{plan.computed} window runs for {plan.windows} windows) {parallel.describe()}"
         )
-    (parts / "results").mkdir(exist_ok=True)
-    worker_options = dataclasses.replace(options, progress=False)
-    tasks = [
-        (
-            c.name,
-            _ChunkTask(
-                str(Path(image).resolve()),
-                gsd,
-                worker_options,
-                sha,
-                c,
-                str((parts / "results" / f"{c.name}.npz").resolve()),
-                f"{parts.name}/results/{c.name}.npz",
-                store.ref,
-            ),
-        )
-        for c in plan.chunks
-    ]
-    echo(
-        f"extracting {shape[1]} x {shape[0]} px at {gsd:g} m/px in {len(plan.chunks)} chunks of "
-        f"<= {chunk} px (halo <= {window + window // 2 + plan.margin} px; {plan.computed} window "
-        f"runs for {plan.windows} windows) {parallel.describe()}"
-    )
-    failed: list[str] = []
-    done = kept = 0
-    seconds = 0.0
-    with Executor(parallel) as ex:
+        failed: list[str] = []
+        done = kept = 0
+        seconds = 0.0
         for outcome in ex.run(_run_chunk, tasks, desc="chunks", unit="chunk"):
             if not outcome.ok:
                 failed.append(f"{outcome.key}: {outcome.error}")
@@ -258,28 +262,28 @@ def run_extract_chunked(
             else:
                 done += 1
                 seconds += float(outcome.value["stats"]["seconds"])
-    if failed:
-        store.write(complete=False, failed=failed)
-        raise TaskFailedError(
-            f"{len(failed)} of {len(tasks)} chunks failed (the others are kept in {parts}; "
-            f"re-run to finish): {'; '.join(failed[:3])}"
+        if failed:
+            store.write(complete=False, failed=failed)
+            raise TaskFailedError(
+                f"{len(failed)} of {len(tasks)} chunks failed (the others are kept in {parts}; "
+                f"re-run to finish): {'; '.join(failed[:3])}"
+            )
+        results = [load_chunk(parts / "results" / f"{c.name}.npz") for c in plan.chunks]
+        graph, merge_stats = merge_chunks(
+            results, t_topo=params["t_topo"], d_r=params["d_r"], d_k=params["d_k"], georef=georef
         )
-    results = [load_chunk(parts / "results" / f"{c.name}.npz") for c in plan.chunks]
-    graph, merge_stats = merge_chunks(
-        results, t_topo=params["t_topo"], d_r=params["d_r"], d_k=params["d_k"], georef=georef
-    )
-    write_graph(graph, output, fmt)
-    stats: dict[str, float] = {
-        **merge_stats,
-        "chunks": len(plan.chunks),
-        "chunks_done": done,
-        "chunks_kept": kept,
-        "chunk_seconds": seconds / done if done else 0.0,
-        "seconds": time.perf_counter() - started,
-    }
-    store.write(complete=True, stats=stats)
-    summary = (
-        f"{len(plan.chunks)} chunks ({done} computed, {kept} kept from an earlier run), "
-        f"{merge_stats['reconciled']} seam vertices reconciled; {stats['seconds']:.1f} s"
-    )
-    return ChunkedRun(graph, plan, stats, summary)
+        write_graph(graph, output, fmt)
+        stats: dict[str, float] = {
+            **merge_stats,
+            "chunks": len(plan.chunks),
+            "chunks_done": done,
+            "chunks_kept": kept,
+            "chunk_seconds": seconds / done if done else 0.0,
+            "seconds": time.perf_counter() - started,
+        }
+        store.write(complete=True, stats=stats)
+        summary = (
+            f"{len(plan.chunks)} chunks ({done} computed, {kept} kept from an earlier run), "
+            f"{merge_stats['reconciled']} seam vertices reconciled; {stats['seconds']:.1f} s"
+        )
+        return ChunkedRun(graph, plan, stats, summary)

@@ -94,6 +94,9 @@ experts.yaml) through mask2graph on their road mask.
 @click.option("--t-topo", type=float, default=None, help="Edge threshold [default: 0.5].")
 @click.option("--t-k", type=float, default=None, help="Keypoint threshold [default: 0.248].")
 @click.option("--t-r", type=float, default=None, help="Road threshold [default: 0.364].")
+@click.option("--d-k", type=float, default=None, help="Keypoint NMS radius, px [default: 8].")
+@click.option("--d-r", type=float, default=None, help="Road NMS radius, px [default: 16].")
+@click.option("--d-nei", type=float, default=None, help="Candidate-edge radius, px [default: 64].")
 @click.option(
     "--road-threshold",
     type=float,
@@ -139,6 +142,9 @@ def extract(
     t_topo: float | None,
     t_k: float | None,
     t_r: float | None,
+    d_k: float | None,
+    d_r: float | None,
+    d_nei: float | None,
     road_threshold: float,
     min_spur_length: float,
     tta: bool,
@@ -177,6 +183,9 @@ def extract(
         t_k=t_k,
         t_r=t_r,
         t_topo=t_topo,
+        d_k=d_k,
+        d_r=d_r,
+        d_nei=d_nei,
         road_threshold=road_threshold,
         mask2graph={"min_spur_length": min_spur_length},
         tta=tta,
