@@ -108,7 +108,7 @@ def parallel_options(func: F) -> F:
     options = [
         click.option(
             "--workers",
-            type=click.IntRange(min=1),
+            type=int,  # checked by ParallelOptions: one line and exit 2
             default=1,
             show_default=True,
             help="Worker processes of a local Dask cluster (1: in this process).",
@@ -123,7 +123,7 @@ def parallel_options(func: F) -> F:
         ),
         click.option(
             "--threads",
-            type=click.IntRange(min=1),
+            type=int,
             default=None,
             help="Torch threads per worker (default: cores / workers on each host).",
         ),

@@ -167,7 +167,9 @@ class Executor:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            # every server (scheduler, workers, their HTTP endpoints) on 127.0.0.1, free ports
+            dashboard_address="127.0.0.1:0",
+            worker_dashboard_address="127.0.0.1:0",
             silence_logs=logging.CRITICAL,
         )
         self.client = Client(self._cluster, set_as_default=False)

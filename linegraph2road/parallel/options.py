@@ -49,11 +49,11 @@ class ParallelOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ParameterError(f"--workers must be a positive integer, got {self.workers!r}")
+            raise ParameterError(f"--workers must be at least 1, got {self.workers!r}")
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
-            raise ParameterError(f"--threads must be a positive integer, got {self.threads!r}")
+            raise ParameterError(f"--threads must be at least 1, got {self.threads!r}")
         if self.scheduler is not None and not str(self.scheduler).strip():
             raise ParameterError("--scheduler is empty; give an address like tcp://HOST:8786")
 

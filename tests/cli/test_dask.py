@@ -32,6 +32,8 @@ DASK = str(Path(sys.executable).parent / "dask")
 # tiny random weights: thresholds that give a few dozen vertices at 2 m/px; 1 torch thread each
 METHOD = ("--gsd", "2", "--t-k", "0.509", "--t-r", "0.511", "--d-nei", "24", "--no-progress")
 CHUNK = ("--chunk", "64", "--threads", "1")
+# servers bind 127.0.0.1 only, their HTTP endpoints included
+LOCAL_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +101,9 @@ class Cluster:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[object] = []
         sched = folder / "scheduler.json"
-        self._spawn([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                     "--scheduler-file", str(sched)], "scheduler")  # fmt: skip
+        cmd = [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+               str(sched), *LOCAL_HTTP]  # fmt: skip
+        self._spawn(cmd, "scheduler")
         deadline = time.monotonic() + 60
         while not sched.is_file() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -114,8 +117,9 @@ class Cluster:
         return proc
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
-        return self._spawn([DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads",
-                            "1", "--no-nanny", "--no-dashboard", "--name", name], name)  # fmt: skip
+        cmd = [DASK, "worker", self.address, "--host", "127.0.0.1", "--nthreads", "1",
+               "--no-nanny", "--name", name, *LOCAL_HTTP]  # fmt: skip
+        return self._spawn(cmd, name)
 
     def client(self) -> object:
         from distributed import Client
