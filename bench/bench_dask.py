@@ -116,7 +116,17 @@ def chunk_memory(work: Path, sizes: list[int], chunk: int, n_chunks: int) -> Non
     torch.manual_seed(0)
     ckpt = work / "tiny512.safetensors"
     save_checkpoint(build_model("tiny", window_size=512), ckpt, {})
-    options = ExtractOptions(checkpoint=str(ckpt), gsd=1.0, t_k=0.509, t_r=0.511, device="cpu")
+    # random weights give nearly flat masks: thresholds at their 99.5th percentile on one window
+    from linegraph2road.inference import RasterSource
+    from linegraph2road.model import load_checkpoint
+
+    model, _ = load_checkpoint(ckpt)
+    with RasterSource(FIXTURES / "spacenet_vegas" / "RGB-PanSharpen_AOI_2_Vegas_img0.tif") as s:
+        window, _ = s.read(0, 0, 512, 512)
+    with torch.no_grad():
+        probs = model.predict_window(torch.from_numpy(window[None])).mask_probs[0].numpy()
+    t_k, t_r = (float(np.quantile(probs[c], 0.995)) for c in (0, 1))
+    options = ExtractOptions(checkpoint=str(ckpt), gsd=1.0, t_k=t_k, t_r=t_r, device="cpu")
     for size in sizes:
         raster = work / f"synthetic_{size}.tif"
         start = time.perf_counter()

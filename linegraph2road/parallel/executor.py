@@ -12,9 +12,10 @@ workers and in files. What this layer adds to Dask (``dask.distributed``):
 * **Threads**: each task first sets torch's threads of its worker process
   (:func:`~.cache.set_threads`): ``threads`` when given, else the host's cores divided by the
   l2r worker processes on that host, so workers do not fight for cores.
-* **Failures**: a task raising an :class:`~linegraph2road.errors.L2RError` or an ``OSError``
-  (a corrupt tile, an unreadable file) is one failed outcome with a one-line message; the other
-  tasks go on. A worker lost mid-task (killed, out of memory) is handled by Dask's scheduler,
+* **Failures**: a task raising an :class:`~linegraph2road.errors.L2RError` or a missing /
+  unreadable file (:data:`INPUT_ERRORS`: a corrupt tile...) is one failed outcome with a
+  one-line message; the other tasks go on. Other exceptions (a full disk, a bug) stop the run.
+  A worker lost mid-task (killed, out of memory) is handled by Dask's scheduler,
   which reruns its tasks on other workers up to ``distributed.scheduler.allowed-failures`` times
   (3 by default) before the task fails with ``KilledWorker``.
 * **Progress**: a tqdm bar over the tasks on stderr.
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Executor", "TaskOutcome", "one_line"]
 
+#: What a task may raise on bad input: a failed task, the others go on. Anything else (a full
+#: disk, a bug) stops the run, as it would in one process.
+INPUT_ERRORS = (L2RError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 #: Seconds to wait for the first worker of an existing cluster.
 WORKER_WAIT_S = 30.0
 
@@ -86,7 +90,7 @@ def _call(fn: Callable[[Any], Any], arg: Any, threads: dict[str, int] | int | No
         set_threads(threads)
     try:
         return ("ok", fn(arg))
-    except (L2RError, OSError) as exc:
+    except INPUT_ERRORS as exc:
         return ("failed", one_line(exc))
 
 
@@ -241,6 +245,7 @@ class Executor:
         self, fn: Callable[[Any], Any], tasks: Sequence[tuple[str, Any]], desc: str
     ) -> Iterator[TaskOutcome]:
         from distributed import as_completed
+        from distributed.scheduler import KilledWorker
 
         assert self.client is not None
         run_id = uuid.uuid4().hex[:8]
@@ -261,7 +266,7 @@ class Executor:
             for fut in as_completed(futures, loop=self.client.loop):
                 try:
                     status, value = fut.result()
-                except Exception as exc:  # KilledWorker, a bug in a task: that task fails
+                except KilledWorker as exc:  # its workers kept dying: that task fails
                     status, value = "failed", one_line(exc)
                 yield _outcome(keys[fut.key], status, value)
         finally:
