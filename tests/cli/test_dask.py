@@ -31,7 +31,8 @@ VEGAS = "spacenet_vegas/RGB-PanSharpen_AOI_2_Vegas_img0.tif"
 DASK = str(Path(sys.executable).parent / "dask")
 # tiny random weights: thresholds that give a few dozen vertices at 2 m/px; 1 torch thread each
 METHOD = ("--gsd", "2", "--t-k", "0.509", "--t-r", "0.511", "--d-nei", "24", "--no-progress")
-CHUNK = ("--chunk", "64", "--threads", "1")
+CHUNK = ("--chunk", "96", "--threads", "1")  # 2 x 2 chunks on the 176 px image
+N_CHUNKS = 4
 # servers bind 127.0.0.1 only, their HTTP endpoints included
 LOCAL_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
 
@@ -66,7 +67,7 @@ def reference(
         assert chunked.exit_code == 0, chunked.output
     finally:
         torch.set_num_threads(threads)
-    assert "9 chunks (9 computed, 0 kept" in chunked.stderr
+    assert f"{N_CHUNKS} chunks ({N_CHUNKS} computed, 0 kept" in chunked.stderr
     return {"single": out / "single.gpkg", "chunked": out / "ref.parquet"}
 
 
@@ -196,7 +197,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()
     _same_graph(out, reference["chunked"])
-    assert sorted(Counter(_completions(out)).values()) == [1] * 9  # no chunk completed twice
+    assert sorted(Counter(_completions(out)).values()) == [1] * N_CHUNKS  # no chunk completed twice
 
 
 def test_a_client_killed_mid_run_resumes(
@@ -210,11 +211,11 @@ def test_a_client_killed_mid_run_resumes(
     out = tmp_path / "c.parquet"
     proc = subprocess.Popen(_client_cmd(vegas, out, ckpt, cluster.address),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    _wait(lambda: len(_completions(out)) >= 2, "two finished chunks")
+    _wait(lambda: len(_completions(out)) >= 1, "a finished chunk")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists()
-    assert 2 <= len(_completions(out)) < 9
+    assert 1 <= len(_completions(out)) < N_CHUNKS
     res = l2r("extract", vegas, "-o", out, "--checkpoint", ckpt, *METHOD, *CHUNK,
               "--scheduler", cluster.address)  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -224,9 +225,9 @@ def test_a_client_killed_mid_run_resumes(
     found = re.search(r"\((\d+) computed, (\d+) kept from an earlier run\)", res.stderr)
     assert found is not None, res.stderr
     computed, kept = int(found[1]), int(found[2])
-    assert computed + kept == 9 and kept >= 2
+    assert computed + kept == N_CHUNKS and kept >= 1
     _same_graph(out, reference["chunked"])
-    assert sorted(Counter(_completions(out)).values()) == [1] * 9
+    assert sorted(Counter(_completions(out)).values()) == [1] * N_CHUNKS
 
 
 def test_eval_on_the_cluster_gives_the_in_process_report(
