@@ -13,8 +13,10 @@ over checkpoints does not keep every model in memory.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -111,15 +113,23 @@ def clear_cache() -> None:
 
 
 def set_threads(threads: int) -> None:
-    """Set torch's intra-op threads (and numba's, when numba is loaded) of this process."""
-    import torch
+    """Limit this process to ``threads`` compute threads (torch, OpenMP/MKL, numba).
 
+    Libraries already imported are set directly; the others through their environment variables,
+    which they read when imported: a task that never needs torch (``l2r eval``, ``l2r prep``)
+    does not pay for importing it.
+    """
     threads = max(1, int(threads))
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    try:
-        import numba
-
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    else:
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[name] = str(threads)
+    numba = sys.modules.get("numba")
+    if numba is None:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+        return
+    with contextlib.suppress(ValueError):  # its thread pool cannot change here
         numba.set_num_threads(min(threads, int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
-    except (ImportError, ValueError):  # numba absent, or its thread pool cannot shrink here
-        pass
