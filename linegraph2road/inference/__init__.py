@@ -4,12 +4,28 @@
   :class:`ExtractResult` (graph with per-edge probability, optional masks, vertices, timings);
 * :class:`RasterSource` (:mod:`.imagery`): a raster read window by window as RGB uint8 at the
   model's ground sampling distance (band, bit-depth, nodata and GSD handling);
-* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px).
+* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px);
+* :func:`plan_chunks`, :func:`extract_chunk`, :func:`merge_chunks` (:mod:`.chunks`): one huge
+  raster in chunks over the same window grid, merged into one seamless graph.
 """
 
 from __future__ import annotations
 
-from linegraph2road.inference.extract import PRECISIONS, TIMING_KEYS, ExtractResult, extract_graph
+from linegraph2road.inference.chunks import (
+    Chunk,
+    ChunkPlan,
+    ChunkResult,
+    extract_chunk,
+    merge_chunks,
+    plan_chunks,
+)
+from linegraph2road.inference.extract import (
+    PRECISIONS,
+    TIMING_KEYS,
+    ExtractResult,
+    extract_graph,
+    window_layout,
+)
 from linegraph2road.inference.imagery import RasterSource, stretch_to_uint8
 from linegraph2road.inference.windows import (
     DEFAULT_MIN_OVERLAP,
@@ -22,11 +38,18 @@ __all__ = [
     "DEFAULT_MIN_OVERLAP",
     "PRECISIONS",
     "TIMING_KEYS",
+    "Chunk",
+    "ChunkPlan",
+    "ChunkResult",
     "ExtractResult",
     "RasterSource",
     "axis_offsets",
+    "extract_chunk",
     "extract_graph",
+    "merge_chunks",
     "n_windows_for",
+    "plan_chunks",
     "stretch_to_uint8",
     "window_grid",
+    "window_layout",
 ]

@@ -315,3 +315,6 @@ def test_a_corrupt_tile_among_many_is_named_and_the_others_finish(
     assert status == {"bad.tif": "failed", "t0.tif": "done", "t1.tif": "done", "t2.tif": "done"}
     again = l2r(*args, *extra)  # resumes: the good tiles are kept, the bad one is tried again
     assert again.exit_code == 2 and again.stderr.count("  kept t") == 3
+    other = l2r(*args, *extra, "--gsd", "0.5")  # another option: computed afresh, nothing kept
+    assert other.exit_code == 2 and "kept" not in other.stderr
+    assert other.stderr.count("  done t") == 3
