@@ -17,6 +17,7 @@ __all__ = [
     "L2RError",
     "OutputError",
     "ParameterError",
+    "TaskFailedError",
     "UnsafePickleError",
 ]
 
@@ -60,3 +61,8 @@ class ParameterError(L2RError, ValueError):
 class CandidateGraphTooLargeError(ParameterError):
     """A window's candidate line graph is too large to score: the masks are nearly flat (an
     untrained model, or thresholds far too low). Validation during training skips the tile."""
+
+
+class TaskFailedError(L2RError):
+    """Some tasks of a batch run failed on bad input (a corrupt tile...); the others finished
+    and were kept. The message names the failed tasks."""

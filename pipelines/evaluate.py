@@ -26,13 +26,11 @@ plots mirror them back onto the ``__rgb.png`` image.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from linegraph2road.metrics.protocols import (
     get_protocol,
     match_key,
 )
+from linegraph2road.parallel import Executor, ParallelOptions
 from linegraph2road.pipelines._eval_files import (
     Pair,
     csv_text,
@@ -156,29 +155,26 @@ def _in_tile(exc: L2RError, tile: str) -> L2RError:
         return EvaluationError(f"tile {tile}: {exc}")
 
 
-def _run(tasks: Sequence[_Task], workers: int, progress: bool | None) -> list[dict[str, Any]]:
-    from tqdm import tqdm
-
-    out: list[dict[str, Any] | None] = [None] * len(tasks)
-    quiet = not progress if progress is not None else not sys.stderr.isatty()
-    with tqdm(total=len(tasks), desc="l2r eval", unit="img", file=sys.stderr, disable=quiet) as bar:
-        if workers <= 1 or len(tasks) <= 1:
-            for i, t in enumerate(tasks):
-                out[i] = _score(t)
-                bar.update()
-        else:
-            # spawn, not fork: the parent may already run OpenMP / numba threads
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=context) as pool:
-                futures = [pool.submit(_score, t) for t in tasks]
-                try:
-                    for i, fut in enumerate(futures):  # in order: rows never depend on timing
-                        out[i] = fut.result()
-                        bar.update()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-    return [o for o in out if o is not None]
+def _run(tasks: Sequence[_Task], parallel: ParallelOptions) -> list[dict[str, Any]]:
+    """Score every tile through the execution layer; rows keep the tasks' order. A tile that
+    fails does not stop the others; then every failed tile is named and nothing is written."""
+    out: dict[str, dict[str, Any]] = {}
+    failed: list[str] = []
+    keyed = [(str(i), t) for i, t in enumerate(tasks)]
+    with Executor(parallel) as ex:
+        for outcome in ex.run(_score, keyed, desc="l2r eval", unit="img"):
+            if outcome.ok:
+                out[outcome.key] = outcome.value
+            else:
+                failed.append(outcome.error or "")
+    if failed:
+        shown = "; ".join(sorted(failed)[:3]) + (
+            f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        )
+        raise EvaluationError(
+            f"{len(failed)} of {len(tasks)} tile(s) could not be scored, no report written: {shown}"
+        )
+    return [out[k] for k, _ in keyed]
 
 
 def evaluate_graphs(
@@ -196,6 +192,7 @@ def evaluate_graphs(
     gsd: float | None = None,
     seed: int = 0,
     workers: int = 1,
+    parallel: ParallelOptions | None = None,
     gt_format: str | None = None,
     pred_format: str | None = None,
     gt_glob: str | None = None,
@@ -228,7 +225,11 @@ def evaluate_graphs(
     seed : int
         Seed of the APLS variants' random choices.
     workers : int
-        Processes scoring tiles in parallel (1: in this process).
+        Local worker processes scoring tiles (1: in this process); ignored when ``parallel`` is
+        given.
+    parallel : ParallelOptions or None
+        Where the tiles are scored (:class:`~linegraph2road.parallel.Executor`: this process,
+        local Dask workers or an existing cluster); default: ``workers`` local workers.
     gt_format, pred_format : str, optional
         Graph format of the files (default: from each file's extension).
     gt_glob, pred_glob : str, optional
@@ -301,7 +302,9 @@ def evaluate_graphs(
             )
             for p in pairs
         ]
-        results = _run(tasks, workers, progress)
+        quiet = not progress if progress is not None else not sys.stderr.isatty()
+        run_on = parallel or ParallelOptions(workers=workers, progress=not quiet)
+        results = _run(tasks, run_on)
         rows = [r["row"] for r in results]
         metric_params: dict[str, Any] = next((r["params"] for r in results if r["params"]), {})
         report = EvalReport(
@@ -319,7 +322,7 @@ def evaluate_graphs(
                 "pred_format": pred_format,
                 "gt_glob": gt_glob,
                 "pred_glob": pred_glob,
-                "workers": workers,
+                "workers": (parallel.workers if parallel is not None else workers),
                 "plot_match_distance": MATCH_DISTANCE if plots is not None else None,
                 **{f"{m}_params": metric_params.get(m, {}) for m in settings.metrics},
                 "versions": versions(),

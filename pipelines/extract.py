@@ -33,6 +33,7 @@ from linegraph2road.io import GRAPH_FORMATS, check_writable, guess_format, write
 from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
 from linegraph2road.model import LineGraph2Road, load_checkpoint
+from linegraph2road.parallel.cache import cached_model
 from linegraph2road.pipelines.options import ExtractOptions
 from linegraph2road.pipelines.segment import (
     check_frontend_name,
@@ -216,6 +217,7 @@ def run_extract(
     options: ExtractOptions,
     *,
     echo: Callable[[str], None] = print,
+    checkpoint_sha256: str | None = None,
 ) -> ExtractRun:
     """Extract the road graph of ``image`` and write it to ``output`` (see the module docstring).
 
@@ -235,6 +237,10 @@ def run_extract(
         precision, thresholds, mask2graph parameters...
     echo : callable
         Where progress lines go (the CLI passes stderr).
+    checkpoint_sha256 : str or None
+        The checkpoint's SHA-256 as the client of a batch run saw it: the model is loaded once
+        per process (:func:`~linegraph2road.parallel.cached_model`) and a worker whose copy of
+        the file differs is refused.
 
     Returns
     -------
@@ -255,10 +261,15 @@ def run_extract(
                 "--sam-checkpoint applies to LineGraph2Road SAM checkpoints; this checkpoint is a "
                 "segmentation-only front-end"
             )
-        return _run_mask2graph(image, output, fmt, options, prec, echo)
+        return _run_mask2graph(image, output, fmt, options, prec, echo, checkpoint_sha256)
     if options.tta:
         raise ParameterError("--tta applies to segmentation-only front-ends (mask2graph method)")
-    model, weights = load_extract_model(checkpoint, sam_checkpoint=options.sam_checkpoint)
+    model, weights = cached_model(
+        f"extract:{options.sam_checkpoint}",
+        checkpoint,
+        checkpoint_sha256,
+        lambda: load_extract_model(checkpoint, sam_checkpoint=options.sam_checkpoint),
+    )
     check_frontend_name(checkpoint_frontend_name(model.frontend), options.frontend, checkpoint)
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error
     gsd = load_model_gsd(checkpoint, options.gsd, said.append)
@@ -318,8 +329,11 @@ def _run_mask2graph(
     options: ExtractOptions,
     precision: str,
     echo: Callable[[str], None],
+    checkpoint_sha256: str | None,
 ) -> ExtractRun:
-    segmenter = load_segmenter(options.checkpoint, frontend=options.frontend)
+    segmenter = load_segmenter(
+        options.checkpoint, frontend=options.frontend, checkpoint_sha256=checkpoint_sha256
+    )
     said: list[str] = []
     gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:

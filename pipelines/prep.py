@@ -36,7 +36,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,9 +45,10 @@ import numpy as np
 from linegraph2road.data_prep.datasets import DatasetTile, list_tiles, read_rgb
 from linegraph2road.data_prep.grid import TileGrid, check_overlap, clip_to_grid
 from linegraph2road.data_prep.sources import load_roads
-from linegraph2road.errors import GeoreferenceError, ParameterError
+from linegraph2road.errors import GeoreferenceError, ParameterError, TaskFailedError
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io.raster import write_raster
+from linegraph2road.parallel import Executor, ParallelOptions
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -422,22 +422,31 @@ def prep_osm(
     return report
 
 
-def _dataset_job(
-    tile: DatasetTile, out_dir: str, seed: int, label_params: dict[str, Any], preview: bool
-) -> TileReport:
+@dataclass(frozen=True)
+class _DatasetJob:
+    tile: DatasetTile
+    out_dir: str
+    seed: int
+    label_params: dict[str, Any]
+    preview: bool
+
+
+def _dataset_job(job: _DatasetJob) -> TileReport:
+    """Worker: one tile's labels (written atomically into the output folder)."""
+    tile = job.tile
     grid = tile.grid()
     clipped = clip_to_grid(tile.load_graph(), grid)
-    image = read_rgb(tile.image) if preview else None
+    image = read_rgb(tile.image) if job.preview else None
     return write_tile(
         clipped,
         grid,
-        out_dir,
+        job.out_dir,
         tile.tile_id,
-        seed=seed,
-        label_params=label_params,
+        seed=job.seed,
+        label_params=job.label_params,
         source=tile.source(),
         split=tile.split,
-        preview=preview,
+        preview=job.preview,
         preview_image=image,
         gsd=DATASET_GSD,
     )
@@ -455,13 +464,22 @@ def prep_dataset(
     preview: bool = False,
     label_params: dict[str, Any] | None = None,
     progress: bool = False,
+    parallel: ParallelOptions | None = None,
 ) -> PrepReport:
     """Labels for every tile of a benchmark dataset (layouts in :mod:`.data_prep.datasets`).
 
     Parameters
     ----------
     workers : int, default 1
-        Processes (``ProcessPoolExecutor``); 1 runs in this process. Outputs do not depend on it.
+        Local worker processes (a local Dask cluster); 1 runs in this process. Outputs do not
+        depend on it. Ignored when ``parallel`` is given.
+    parallel : ParallelOptions or None
+        Where the tiles are built (:class:`~linegraph2road.parallel.Executor`: this process,
+        local Dask workers or an existing cluster, whose workers must see both folders).
+
+    A tile that fails (a corrupt graph file) does not stop the others: they are written and
+    recorded in the manifest, then :class:`~linegraph2road.errors.TaskFailedError` names the
+    failed tiles (re-running retries only those).
 
     Raises
     ------
@@ -496,21 +514,24 @@ def prep_dataset(
     ids = [t.tile_id for t in tiles]
     with _Manifest(out, header, ids) as manifest:
         todo = list(_todo(manifest, ids))
-        args = [(tiles[i], str(out), int(seed), params, bool(preview)) for i in todo]
-        if workers <= 1:
-            for a in _progress(args, total=len(args), desc=f"prep {format}", enabled=progress):
-                manifest.add(_dataset_job(*a))
-        else:
-            ex = ProcessPoolExecutor(max_workers=int(workers))
-            try:
-                futures = [ex.submit(_dataset_job, *a) for a in args]
-                for f in _progress(
-                    as_completed(futures), total=len(args), desc=f"prep {format}", enabled=progress
-                ):
-                    manifest.add(f.result())
-            finally:
-                ex.shutdown(wait=True, cancel_futures=True)
+        jobs = [
+            (ids[i], _DatasetJob(tiles[i], str(out), int(seed), params, bool(preview)))
+            for i in todo
+        ]
+        run_on = parallel or ParallelOptions(workers=int(workers), progress=progress)
+        failed: list[str] = []
+        with Executor(run_on) as ex:
+            for outcome in ex.run(_dataset_job, jobs, desc=f"prep {format}", unit="tile"):
+                if outcome.ok:
+                    manifest.add(outcome.value)
+                else:
+                    failed.append(f"{outcome.key}: {outcome.error}")
         report = manifest.report()
+    if failed:
+        raise TaskFailedError(
+            f"{len(failed)} of {len(ids)} tile(s) failed, the others were written and recorded "
+            f"in {out / 'manifest.json'} (re-run to retry): {'; '.join(sorted(failed)[:3])}"
+        )
     report.resumed = len(manifest.resumable)
     if manifest.stale:
         report.warnings.append(

@@ -25,6 +25,7 @@ from linegraph2road.inference.segment import SegmentResult, check_image_size, se
 from linegraph2road.inference.windows import check_window_count
 from linegraph2road.io import check_writable
 from linegraph2road.io.raster import write_raster
+from linegraph2road.parallel.cache import cached_model
 from linegraph2road.pipelines.options import SegmentOptions, model_gsd
 
 __all__ = ["FRONTEND_NAMES", "Segmenter", "load_model_gsd", "load_segmenter", "run_segment"]
@@ -69,8 +70,16 @@ def check_frontend_name(found: str, wanted: str | None, checkpoint: PathLike) ->
         )
 
 
-def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) -> Segmenter:
+def load_segmenter(
+    checkpoint: PathLike | None,
+    *,
+    frontend: str | None = None,
+    checkpoint_sha256: str | None = None,
+) -> Segmenter:
     """The front-end of any l2r checkpoint, checked against the front-end asked for.
+
+    Loaded once per process (:func:`~linegraph2road.parallel.cached_model`, keyed by the path
+    and the file's SHA-256): the tasks of a batch run on one worker share it.
 
     Parameters
     ----------
@@ -78,6 +87,8 @@ def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) 
         l2r checkpoint (None is refused: random weights are never run).
     frontend : str or None
         Expected family; None = whatever the checkpoint holds.
+    checkpoint_sha256 : str or None
+        The client's hash of the checkpoint (a worker with another file is refused).
 
     Raises
     ------
@@ -88,6 +99,14 @@ def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) 
     """
     if checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
+    segmenter = cached_model(
+        "segment", checkpoint, checkpoint_sha256, lambda: _load_segmenter(checkpoint)
+    )
+    check_frontend_name(checkpoint_frontend_name(segmenter.frontend), frontend, checkpoint)
+    return segmenter
+
+
+def _load_segmenter(checkpoint: PathLike) -> Segmenter:
     kind = checkpoint_kind(checkpoint)
     if kind == "model":
         from linegraph2road.model import load_checkpoint
@@ -97,7 +116,6 @@ def load_segmenter(checkpoint: PathLike | None, *, frontend: str | None = None) 
     else:
         fe, refiner, _ = load_frontend(checkpoint)
     name = checkpoint_frontend_name(fe)
-    check_frontend_name(name, frontend, checkpoint)
     arch = fe.describe()
     text = (
         f"{fe.weights_description}: {name}/{arch.get('size')}, window {fe.window_size}, "
@@ -167,6 +185,7 @@ def run_segment(
     options: SegmentOptions,
     *,
     echo: Callable[[str], None] = print,
+    checkpoint_sha256: str | None = None,
 ) -> SegmentResult:
     """Segment ``image`` and write the georeferenced road probability to ``output``.
 
@@ -179,6 +198,8 @@ def run_segment(
         Checkpoint, front-end, windows, GSD, device, precision, bands, threshold, TTA.
     echo : callable
         Where progress lines go (the CLI passes stderr).
+    checkpoint_sha256 : str or None
+        As :func:`~linegraph2road.pipelines.extract.run_extract`.
 
     Returns
     -------
@@ -190,7 +211,9 @@ def run_segment(
     if out.suffix.lower() == ".png" and options.threshold is None:
         raise FormatError("PNG holds 8-bit masks: pass --threshold, or write a .tif")
     check_writable(out)
-    segmenter = load_segmenter(options.checkpoint, frontend=options.frontend)
+    segmenter = load_segmenter(
+        options.checkpoint, frontend=options.frontend, checkpoint_sha256=checkpoint_sha256
+    )
     if not options.all_masks and 1 not in segmenter.frontend.trained_channels:
         raise CheckpointError("this model predicts no road mask")
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import click
 
 from linegraph2road.cli._errors import handle_errors
+from linegraph2road.cli.options import parallel_from, parallel_options
 from linegraph2road.io import GRAPH_FORMATS
 
 _DATASETS = ("cityscale", "spacenet", "globalscale")
@@ -20,7 +22,7 @@ Examples:
   # City-scale test split (27 tiles): predictions named region_9.p, 9.p or region_9_graph.geojson
   l2r eval --gt 20cities/ --pred out/graph/ --dataset cityscale --json eval.json --csv eval.csv
 \b
-  # SpaceNet (data_split.json in the GT folder or its parent), 4 processes, plots
+  # SpaceNet (data_split.json in the GT folder or its parent), 4 local Dask workers, plots
   l2r eval --gt spacenet/RGB_1.0_meter --pred out/graph --dataset spacenet --workers 4 \\
       --plots plots/
 \b
@@ -96,7 +98,7 @@ an empty graph and flagged; predictions without ground truth are listed and igno
     default=None,
     help="SpaceNet data_split.json (default: in the ground-truth folder or its parent).",
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel processes.")
+@parallel_options
 @click.option(
     "--gsd",
     type=float,
@@ -177,7 +179,13 @@ def evaluate(**options: Any) -> None:
     """
     from linegraph2road.pipelines.evaluate import evaluate_graphs
 
-    report = evaluate_graphs(options.pop("gt"), options.pop("pred"), **options)
+    parallel = parallel_from(
+        options.pop("workers"),
+        options.pop("scheduler"),
+        options.pop("threads"),
+        bool(options["progress"]) if options["progress"] is not None else sys.stderr.isatty(),
+    )
+    report = evaluate_graphs(options.pop("gt"), options.pop("pred"), parallel=parallel, **options)
     for line in report.warnings:
         click.echo(f"l2r eval: warning: {line}", err=True)
     click.echo(summary_table(report.to_dict()))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from linegraph2road.cli._errors import handle_errors
+from linegraph2road.cli._errors import fail, handle_errors
 from linegraph2road.cli.options import (
     checkpoint_option,
     describe,
     device_option,
     frontend_option,
     gsd_option,
-    output_path,
+    parallel_from,
+    parallel_options,
     progress_option,
 )
 from linegraph2road.io import GRAPH_FORMATS
@@ -25,6 +26,16 @@ Examples:
   l2r extract tile.png -o tile.p --format cityscale --checkpoint model.safetensors --windows 5
   l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
   l2r extract scene.tif -o roads.gpkg --frontend nl-linknet --checkpoint nl34.safetensors --tta
+
+Scale-out (Dask):
+  l2r extract tiles/ -o graphs/ --checkpoint model.safetensors --workers 4
+  l2r extract 'tiles/*.tif' -o graphs/ --format geoparquet --checkpoint model.safetensors
+  l2r extract mosaic.tif -o roads.parquet --chunk 8192 --checkpoint model.safetensors --workers 2
+  l2r extract mosaic.tif -o roads.gpkg --chunk 8192 --checkpoint model.safetensors \
+      --scheduler tcp://10.0.0.5:8786
+Many inputs (a folder or a glob): one OUT_DIR/{stem}.gpkg per input and OUT_DIR/summary.json;
+a failed input does not stop the others (exit 2 names it). --chunk: one huge raster in chunks
+merged into one seamless graph. Both resume: re-running the same command skips finished work.
 
 \b
 Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CONFIG.yaml`
@@ -34,8 +45,14 @@ and the topology head; segmentation-only checkpoints (nl_linknet.yaml, fctl.yaml
 experts.yaml) through mask2graph on their road mask.
 """
 )
-@click.argument("image", type=click.Path(path_type=str))
-@output_path
+@click.argument("image", type=click.Path(path_type=str), metavar="INPUT")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Output graph file; with a folder or glob INPUT, the output folder. Written atomically.",
+)
 @checkpoint_option
 @frontend_option
 @click.option(
@@ -77,6 +94,9 @@ experts.yaml) through mask2graph on their road mask.
 @click.option("--t-topo", type=float, default=None, help="Edge threshold [default: 0.5].")
 @click.option("--t-k", type=float, default=None, help="Keypoint threshold [default: 0.248].")
 @click.option("--t-r", type=float, default=None, help="Road threshold [default: 0.364].")
+@click.option("--d-k", type=float, default=None, help="Keypoint NMS radius, px [default: 8].")
+@click.option("--d-r", type=float, default=None, help="Road NMS radius, px [default: 16].")
+@click.option("--d-nei", type=float, default=None, help="Candidate-edge radius, px [default: 64].")
 @click.option(
     "--road-threshold",
     type=float,
@@ -96,6 +116,15 @@ experts.yaml) through mask2graph on their road mask.
     is_flag=True,
     help="Segmentation-only checkpoints: average over the 8 flips/rotations (NL-LinkNet's TTA).",
 )
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="PX",
+    help="Split one huge raster into chunks of PX processed pixels (e.g. 8192), extract them on "
+    "the workers and merge one seamless graph; at least the model's window.",
+)
+@parallel_options
 @progress_option
 @handle_errors
 def extract(
@@ -113,16 +142,24 @@ def extract(
     t_topo: float | None,
     t_k: float | None,
     t_r: float | None,
+    d_k: float | None,
+    d_r: float | None,
+    d_nei: float | None,
     road_threshold: float,
     min_spur_length: float,
     tta: bool,
+    chunk: int | None,
+    workers: int,
+    scheduler: str | None,
+    threads: int | None,
     progress: bool,
 ) -> None:
     """Extract a road graph from an image with a trained model.
 
     \b
-    IMAGE is a GeoTIFF or PNG: 1-band grey, RGB, RGBA (alpha = validity), 8 or 16 bit (16 bit
-    is stretched between the 2 and 98 % percentiles); nodata pixels get no vertices or edges.
+    INPUT is a GeoTIFF or PNG (or a folder / glob of them): 1-band grey, RGB, RGBA (alpha =
+    validity), 8 or 16 bit (16 bit is stretched between the 2 and 98 % percentiles); nodata
+    pixels get no vertices or edges.
     Georeferenced rasters are resampled to the GSD the checkpoint was trained at (--gsd to
     override) and the output is georeferenced (GeoJSON in lon/lat, GraphML and GeoPackage in the
     raster's CRS); every edge carries its probability "prob".
@@ -146,10 +183,32 @@ def extract(
         t_k=t_k,
         t_r=t_r,
         t_topo=t_topo,
+        d_k=d_k,
+        d_r=d_r,
+        d_nei=d_nei,
         road_threshold=road_threshold,
         mask2graph={"min_spur_length": min_spur_length},
         tta=tta,
     )
+    parallel = parallel_from(workers, scheduler, threads, progress)
+    from linegraph2road.pipelines.batch import is_many, run_batch
+
+    if chunk is not None:
+        from linegraph2road.pipelines.chunked import run_extract_chunked
+
+        if is_many(image):
+            fail("--chunk takes one raster; give a file, not a folder or glob")
+        chunked = run_extract_chunked(image, output, options, parallel, chunk=chunk, echo=echo)
+        echo(chunked.summary)
+        echo(describe(chunked.graph, output, out_format))
+        return
+    if is_many(image):
+        report = run_batch("extract", image, output, options, parallel, echo=echo)
+        c = report.counts()
+        echo(f"wrote {c['done']} graph(s), kept {c['kept']}; summary: {report.summary_path}")
+        return
+    if parallel.distributed:
+        echo("note: one image without --chunk runs in this process; add --chunk to split it")
     run = run_extract(image, output, options, echo=echo)
     echo(run.summary)
     echo(describe(run.graph, output, out_format))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from linegraph2road.io import GRAPH_FORMATS
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 output_format = click.option(
     "--format",
@@ -120,3 +125,40 @@ class Metres(click.ParamType):
 
 
 METRES = Metres()
+
+
+def parallel_options(func: F) -> F:
+    """``--workers``, ``--scheduler``, ``--threads``: where a batch command's tasks run."""
+    options = [
+        click.option(
+            "--workers",
+            type=int,  # checked by ParallelOptions: one line and exit 2
+            default=1,
+            show_default=True,
+            help="Worker processes of a local Dask cluster (1: in this process).",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            envvar="L2R_DASK_SCHEDULER",
+            help="Run on an existing Dask cluster (tcp://HOST:8786; env L2R_DASK_SCHEDULER); "
+            "its workers need l2r installed and the input/output paths visible.",
+        ),
+        click.option(
+            "--threads",
+            type=int,
+            default=None,
+            help="Torch threads per worker (default: cores / workers on each host).",
+        ),
+    ]
+    for opt in reversed(options):
+        func = opt(func)
+    return func
+
+
+def parallel_from(workers: int, scheduler: str | None, threads: int | None, progress: bool) -> Any:
+    """The :class:`~linegraph2road.parallel.ParallelOptions` of the options above."""
+    from linegraph2road.parallel import ParallelOptions
+
+    return ParallelOptions(workers=workers, scheduler=scheduler, threads=threads, progress=progress)

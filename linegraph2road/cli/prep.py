@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from linegraph2road.cli._errors import fail, handle_errors
+from linegraph2road.cli.options import parallel_from, parallel_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -199,6 +200,7 @@ def osm(
 Examples:
   l2r prep dataset --format cityscale --root cityscale/20cities -o labels/cityscale --workers 8
   l2r prep dataset --format spacenet --root spacenet -o labels/spacenet --split train
+  l2r prep dataset --format globalscale --root gs/ -o labels/gs --scheduler tcp://HEAD:8786
 """,
 )
 @click.option(
@@ -224,9 +226,7 @@ Examples:
     show_default=True,
     help="City-/Global-scale graph: refine_gt_graph.p (train) or graph_gt.pickle (eval).",
 )
-@click.option(
-    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
-)
+@parallel_options
 @_label_options
 @handle_errors
 def dataset(
@@ -235,6 +235,8 @@ def dataset(
     split: str,
     graph: str,
     workers: int,
+    scheduler: str | None,
+    threads: int | None,
     out_dir: str,
     seed: int,
     preview: bool,
@@ -252,11 +254,11 @@ def dataset(
         format=fmt,
         split=split,
         graph=graph,
-        workers=workers,
         seed=seed,
         preview=preview,
         label_params=_label_params(d_r, d_k, d_nei, params),
         progress=True,
+        parallel=parallel_from(workers, scheduler, threads, True),
     )
     _finish(report, out_dir)
 

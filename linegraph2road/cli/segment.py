@@ -10,6 +10,8 @@ from linegraph2road.cli.options import (
     device_option,
     frontend_option,
     gsd_option,
+    parallel_from,
+    parallel_options,
     progress_option,
 )
 
@@ -22,6 +24,10 @@ Examples:
   l2r segment ortho.tif -o ortho_road.tif --frontend fctl --checkpoint fctl.safetensors
   l2r segment scene.tif -o masks.tif --checkpoint cityscale.safetensors --all-masks
   l2r segment tile.png -o tile_road.png --checkpoint experts.safetensors --threshold 0.5
+  l2r segment tiles/ -o masks/ --checkpoint nl34.safetensors --workers 4
+
+Many inputs (a folder or a glob): one OUT_DIR/{stem}.tif per input and OUT_DIR/summary.json; a
+failed input does not stop the others; re-running skips finished inputs.
 
 \b
 Weights: none ship with l2r. Any l2r checkpoint works: a segmentation-only front-end
@@ -29,14 +35,14 @@ Weights: none ship with l2r. Any l2r checkpoint works: a segmentation-only front
 masks).
 """
 )
-@click.argument("image", type=click.Path(path_type=str))
+@click.argument("image", type=click.Path(path_type=str), metavar="INPUT")
 @click.option(
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, writable=True, path_type=str),
+    type=click.Path(path_type=str),
     help="Output GeoTIFF (.tif) of float32 probabilities, georeferenced like the processed "
-    "image; PNG with --threshold. Written atomically.",
+    "image; PNG with --threshold; a folder for a folder/glob INPUT. Written atomically.",
 )
 @checkpoint_option
 @frontend_option
@@ -69,6 +75,7 @@ masks).
     is_flag=True,
     help="Also average over scales 0.75, 1, 1.25 (NL-LinkNet only; the paper's multi-scale test).",
 )
+@parallel_options
 @progress_option
 @handle_errors
 def segment(
@@ -84,13 +91,17 @@ def segment(
     precision: str | None,
     tta: bool,
     tta_scales: bool,
+    workers: int,
+    scheduler: str | None,
+    threads: int | None,
     progress: bool,
 ) -> None:
     """Write the road probability mask of an image (segmentation only, no graph).
 
     \b
-    IMAGE is a GeoTIFF or PNG (1-band, RGB, RGBA, 8 or 16 bit; nodata pixels get 0), resampled
-    to --gsd when georeferenced. The output has the processed image's grid and georeference.
+    INPUT is a GeoTIFF or PNG, or a folder / glob of them (1-band, RGB, RGBA, 8 or 16 bit;
+    nodata pixels get 0), resampled to --gsd when georeferenced. The output has the processed
+    image's grid and georeference.
     """
     from linegraph2road.pipelines.options import SegmentOptions
     from linegraph2road.pipelines.segment import run_segment
@@ -111,6 +122,14 @@ def segment(
         tta=tta,
         tta_scales=(0.75, 1.0, 1.25) if tta_scales else (1.0,),
     )
+    from linegraph2road.pipelines.batch import is_many, run_batch
+
+    if is_many(image):
+        parallel = parallel_from(workers, scheduler, threads, progress)
+        report = run_batch("segment", image, output, options, parallel, echo=echo)
+        c = report.counts()
+        echo(f"wrote {c['done']} mask(s), kept {c['kept']}; summary: {report.summary_path}")
+        return
     result = run_segment(image, output, options, echo=echo)
     h, w = result.valid.shape
     road = result.road[result.valid]

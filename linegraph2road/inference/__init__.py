@@ -8,11 +8,27 @@
 * :func:`predict_round` / :func:`segment_with_prompts` (:mod:`.interactive`): RoadGIE rounds
   with clicks and scribbles on a view or over a raster; :func:`simulate_session`
   (:mod:`.simulated_user`): a simulated user driving them.
+* :func:`plan_chunks`, :func:`extract_chunk`, :func:`merge_chunks` (:mod:`.chunks`): one huge
+  raster in chunks over the same window grid, merged into one seamless graph.
 """
 
 from __future__ import annotations
 
-from linegraph2road.inference.extract import PRECISIONS, TIMING_KEYS, ExtractResult, extract_graph
+from linegraph2road.inference.chunks import (
+    Chunk,
+    ChunkPlan,
+    ChunkResult,
+    extract_chunk,
+    merge_chunks,
+    plan_chunks,
+)
+from linegraph2road.inference.extract import (
+    PRECISIONS,
+    TIMING_KEYS,
+    ExtractResult,
+    extract_graph,
+    window_layout,
+)
 from linegraph2road.inference.imagery import RasterSource, stretch_to_uint8
 from linegraph2road.inference.interactive import predict_round, segment_with_prompts
 from linegraph2road.inference.simulated_user import SessionRound, simulate_session
@@ -27,15 +43,22 @@ __all__ = [
     "DEFAULT_MIN_OVERLAP",
     "PRECISIONS",
     "TIMING_KEYS",
+    "Chunk",
+    "ChunkPlan",
+    "ChunkResult",
     "ExtractResult",
     "RasterSource",
     "SessionRound",
     "axis_offsets",
+    "extract_chunk",
     "extract_graph",
+    "merge_chunks",
     "n_windows_for",
+    "plan_chunks",
     "predict_round",
     "segment_with_prompts",
     "simulate_session",
     "stretch_to_uint8",
     "window_grid",
+    "window_layout",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,8 @@ from tqdm import tqdm
 from linegraph2road.candidates import candidate_edges
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
 from linegraph2road.graph import RoadGraph
-from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
+from linegraph2road.inference._stitch import BandStitcher, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
-from linegraph2road.inference.imagery import RasterSource
 from linegraph2road.inference.windows import window_grid
 
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
     from linegraph2road.model import LineGraph2Road
     from linegraph2road.nms import Vertices
 
-__all__ = ["PRECISIONS", "TIMING_KEYS", "ExtractResult", "extract_graph"]
+__all__ = ["PRECISIONS", "TIMING_KEYS", "ExtractResult", "extract_graph", "window_layout"]
 
 PRECISIONS = ("fp32", "bf16")
 #: Keys of :attr:`ExtractResult.timings`, seconds.
@@ -258,13 +257,34 @@ def extract_graph(
         model.train(was_training)
 
 
+def window_layout(
+    shape: tuple[int, int], *, window: int, n_windows: int | None, d_nei: float
+) -> tuple[list[int], list[int]]:
+    """Window rows and columns :func:`extract_graph` uses on a ``(H, W)`` image.
+
+    :func:`~.windows.window_grid` on the image (at least one window a side) with an overlap of
+    ``d_nei + 1`` px, or half a window when windows are not larger than ``2 d_nei`` (test models:
+    edges that fit in no window then go unscored).
+
+    Returns
+    -------
+    (list of int, list of int)
+        Sorted row offsets and column offsets of the windows (the grid is their product).
+    """
+    height, width = shape
+    canvas = (max(height, window), max(width, window))
+    overlap = min(int(d_nei) + 1, window // 2)
+    grid = window_grid(*canvas, window=window, n=n_windows, min_overlap=overlap)
+    return sorted({r for r, _ in grid}), sorted({c for _, c in grid})
+
+
 class _Extraction:
     """State of one :func:`extract_graph` call (see the module docstring for the flow)."""
 
     def __init__(
         self,
         model: LineGraph2Road,
-        source: RasterSource | ImageArraySource,
+        source: Any,  # RasterSource, ImageArraySource or chunks.RegionSource (windowed reads)
         win: int,
         n_windows: int | None,
         params: tuple[float, ...],
@@ -273,18 +293,21 @@ class _Extraction:
         keep_masks: bool,
         batch_size: int,
         progress: bool,
+        layout: tuple[list[int], list[int]] | None = None,
+        scored: Callable[[int, int], bool] | None = None,
     ) -> None:
+        """``layout``: window rows and columns (default: :func:`window_layout` of the source);
+        ``scored(row0, col0)``: whether a window's candidate edges are scored (default: all)."""
         self.model, self.source, self.win = model, source, win
         self.t_k, self.t_r, self.t_topo, self.d_k, self.d_r, self.d_nei = params
         self.device, self.batch_size, self.progress = device, batch_size, progress
         self.autocast = precision == "bf16"
         self.height, self.width = source.shape
-        canvas = (max(self.height, win), max(self.width, win))
-        overlap = min(int(self.d_nei) + 1, win // 2)  # small test windows: edges may go unscored
-        grid = window_grid(*canvas, window=win, n=n_windows, min_overlap=overlap)
-        self.rows = sorted({r for r, _ in grid})
-        self.cols = sorted({c for _, c in grid})
-        self.n_windows = len(grid)
+        self.rows, self.cols = layout or window_layout(
+            source.shape, window=win, n_windows=n_windows, d_nei=self.d_nei
+        )
+        self.scored = scored
+        self.n_windows = len(self.rows) * len(self.cols)
         self.stitch = BandStitcher(
             height=self.height,
             width=self.width,
@@ -308,6 +331,15 @@ class _Extraction:
 
     def run(self) -> ExtractResult:
         start = time.perf_counter()
+        self.run_windows()
+        vertices, pix = self.nms.result()
+        graph, stats = self._graph(vertices, pix)
+        self.clock.t["total"] = time.perf_counter() - start
+        return ExtractResult(graph, self.masks, vertices, dict(self.clock.t), stats)
+
+    def run_windows(self) -> None:
+        """Every window: masks stitched, NMS streamed, candidate edges scored (the raw scores
+        stay in :attr:`edge_keys` / :attr:`edge_probs`, the vertices in :attr:`nms`)."""
         bar = tqdm(total=self.n_windows, desc="windows", unit="win", disable=not self.progress)
         with bar, self.clock.encoder_hooks(self.model):
             for i, row0 in enumerate(self.rows):
@@ -317,10 +349,6 @@ class _Extraction:
                 last = i + 1 == len(self.rows)
                 self._finish_rows(self.height if last else min(self.rows[i + 1], self.height), last)
                 self._score_ready(last)
-        vertices, pix = self.nms.result()
-        graph, stats = self._graph(vertices, pix)
-        self.clock.t["total"] = time.perf_counter() - start
-        return ExtractResult(graph, self.masks, vertices, dict(self.clock.t), stats)
 
     def _predict(self, row0: int, cols: list[int]) -> None:
         with self.clock("read"):
@@ -332,7 +360,8 @@ class _Extraction:
             probs = pred.mask_probs.float().cpu().numpy()
             for b, (col0, (_, valid)) in enumerate(zip(cols, reads, strict=True)):
                 self.stitch.add(row0, col0, probs[b], valid)
-                self.waiting[(row0, col0)] = (pred.features[b], valid)
+                if self.scored is None or self.scored(row0, col0):
+                    self.waiting[(row0, col0)] = (pred.features[b], valid)
 
     def _finish_rows(self, stop: int, last: bool) -> None:
         """Rows up to ``stop`` are final: their mean masks go to the NMS in strips."""

@@ -10,6 +10,7 @@ format                    what                                          module
 ``"sat2graph-json"``      Sat2Graph Go APLS ``[nodes, edges]`` JSON     :mod:`.sat2graph_json`
 ``"gpickle"``             networkx graph pickle (CosmiQ APLS)           :mod:`.nx`
 ``"gpkg"``                GeoPackage, ``edges`` and ``nodes`` layers    :mod:`.gpkg`
+``"geoparquet"``          GeoParquet 1.1 edges table (WKB LineStrings)  :mod:`.geoparquet`
 ========================  ============================================  ==========================
 
 Every reader returns a :class:`~linegraph2road.graph.RoadGraph` in library pixel coordinates
@@ -33,6 +34,7 @@ from linegraph2road.io._atomic import check_writable
 from linegraph2road.io._files import check_input_file, read_json
 from linegraph2road.io._unpickle import safe_load_pickle
 from linegraph2road.io.geojson import read_geojson, write_geojson
+from linegraph2road.io.geoparquet import read_geoparquet, write_geoparquet
 from linegraph2road.io.gpkg import read_gpkg, write_gpkg
 from linegraph2road.io.graphml import read_graphml, write_graphml
 from linegraph2road.io.nx import from_networkx, read_gpickle, to_networkx, write_gpickle
@@ -63,6 +65,7 @@ GRAPH_FORMATS: tuple[str, ...] = (
     "sat2graph-json",
     "gpickle",
     "gpkg",
+    "geoparquet",
 )
 
 _READERS: dict[str, Callable[..., RoadGraph]] = {
@@ -73,6 +76,7 @@ _READERS: dict[str, Callable[..., RoadGraph]] = {
     "sat2graph-json": read_sat2graph_json,
     "gpickle": read_gpickle,
     "gpkg": read_gpkg,
+    "geoparquet": read_geoparquet,
 }
 _WRITERS: dict[str, Callable[..., None]] = {
     "geojson": write_geojson,
@@ -82,6 +86,7 @@ _WRITERS: dict[str, Callable[..., None]] = {
     "sat2graph-json": write_sat2graph_json,
     "gpickle": write_gpickle,
     "gpkg": write_gpkg,
+    "geoparquet": write_geoparquet,
 }
 _EXTENSIONS = {
     ".geojson": "geojson",
@@ -91,6 +96,8 @@ _EXTENSIONS = {
     ".pkl": "cityscale",
     ".gpickle": "gpickle",
     ".gpkg": "gpkg",
+    ".parquet": "geoparquet",
+    ".geoparquet": "geoparquet",
 }
 _FORMAT_LIST = ", ".join(GRAPH_FORMATS)
 

@@ -25,6 +25,7 @@ from linegraph2road.model.linegraph2road import (
     build_model,
     load_checkpoint,
     load_weights,
+    read_architecture,
     save_checkpoint,
 )
 from linegraph2road.model.topology import GraphTransformerLayer, TopologyHead
@@ -42,6 +43,7 @@ __all__ = [
     "edge_sample_points",
     "load_checkpoint",
     "load_weights",
+    "read_architecture",
     "sample_feature_map",
     "save_checkpoint",
 ]

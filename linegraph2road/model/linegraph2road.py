@@ -37,6 +37,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "load_weights",
+    "read_architecture",
     "save_checkpoint",
 ]
 
@@ -288,6 +289,19 @@ def _read_metadata(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         return json.loads(meta["architecture"]), json.loads(meta.get("config", "{}"))
     except (KeyError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} has damaged architecture/config metadata") from e
+
+
+def read_architecture(path: str | Path) -> dict[str, Any]:
+    """The architecture record of an l2r checkpoint (``{"frontend": {..., "window_size": 512},
+    "head": {...}}``) from its metadata alone, without building the model.
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        As :func:`load_weights`.
+    """
+    arch, _ = _read_metadata(Path(path))
+    return arch
 
 
 def load_weights(model: LineGraph2Road, path: str | Path) -> dict[str, Any]:

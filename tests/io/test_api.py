@@ -24,6 +24,7 @@ EXTENSION = {
     "sat2graph-json": ".json",
     "gpickle": ".gpickle",
     "gpkg": ".gpkg",
+    "geoparquet": ".parquet",
 }
 
 
@@ -36,6 +37,7 @@ def test_public_names() -> None:
         "sat2graph-json",
         "gpickle",
         "gpkg",
+        "geoparquet",
     )
     for name in l2rio.__all__:
         assert hasattr(l2rio, name)
