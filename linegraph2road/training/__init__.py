@@ -1,4 +1,4 @@
-"""Training on ``l2r prep`` output (``l2r train``): LineGraph2Road (paper section 4.2), or a
+"""Training on ``l2r prep`` output (``l2r train``): LineGraph2Road (paper section 4.3), or a
 segmentation front-end alone with its own paper's recipe (``task: segmentation``).
 
 * :mod:`.config`: the YAML schema (:class:`TrainConfig` tree), :func:`load_config`,

@@ -126,12 +126,16 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """Adam with the encoder at ``lr * encoder_lr_factor``; MultiStepLR at ``milestones``
-    (epochs) by ``gamma``; loss ``mask + lambda_edge * edge`` (paper section 4.2)."""
+    (epochs) by ``gamma``; loss ``mask + lambda_edge * edge`` (paper section 4.3; equation 4).
+
+    Defaults are the paper's City-scale / SpaceNet values: 10 epochs "consistent with SAM-Road",
+    whose schedule multiplies the rates by 0.1 after epoch 9 (``MultiStepLR(milestones=[9])``
+    in its ``model.py``); Global-scale: 20 epochs, ``milestones: [10]``."""
 
     lr: float = 1e-3
     encoder_lr_factor: float = 0.05
     epochs: int = 10
-    milestones: list[int] = field(default_factory=list)
+    milestones: list[int] = field(default_factory=lambda: [9])
     gamma: float = 0.1
     batch_size: int = 4
     lambda_edge: float = 0.1

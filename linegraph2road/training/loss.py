@@ -1,4 +1,4 @@
-"""The LineGraph2Road training loss (paper section 3.6).
+"""The LineGraph2Road training loss (paper section 3.5, equation 4).
 
 ``L = BCE(masks) + lambda * BCE(edges)`` with ``lambda = 0.1``: binary cross-entropy with logits,
 averaged over every pixel of the three masks (keypoint, road, overpass) of the batch, plus the
