@@ -125,7 +125,7 @@ def load_extract_model(
     -------
     (LineGraph2Road, str)
         Model on the CPU in eval mode; ``"l2r checkpoint model.safetensors (sam/vit_b, window
-        512); encoder initialised from sam_vit_b_01ec64.pth"``.
+        512, overpass variant); encoder initialised from sam_vit_b_01ec64.pth"``.
 
     Raises
     ------
@@ -140,7 +140,7 @@ def load_extract_model(
     arch = model.describe()["frontend"]
     text = (
         f"l2r checkpoint {Path(checkpoint).name} ({arch.get('frontend')}/{arch.get('size')}, "
-        f"window {arch.get('window_size')})"
+        f"window {arch.get('window_size')}, {model.variant} variant)"
     )
     origin = _find_key(config, "sam_checkpoint")
     text += f"; encoder initialised from {Path(str(origin)).name}" if origin else ""
@@ -287,7 +287,7 @@ def run_extract(
         georef = source.georef
     start = time.perf_counter()
     if options.save_masks is not None and result.masks is not None:
-        _write_masks(options.save_masks, image, result.masks, (0, 1, 2), georef)
+        _write_masks(options.save_masks, image, result.masks, model.trained_channels, georef)
     write_graph(result.graph, output, fmt)
     timings = {**result.timings, "write": time.perf_counter() - start}
     t, st = result.timings, result.stats

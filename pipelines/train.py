@@ -109,6 +109,7 @@ def train(
             frontend=m.frontend,
             window_size=m.window_size,
             sam_checkpoint=m.sam_checkpoint,
+            overpass=m.overpass,
             **m.head,
         )
         crop = cfg.data.crop if cfg.data.crop is not None else m.window_size
@@ -168,7 +169,8 @@ def train(
             if echo is not None:
                 where = f"{ctx.world_size} processes" if ctx.distributed else str(device)
                 echo(
-                    f"training {m.frontend}/{m.size} ({model.weights_description}) on "
+                    f"training {m.frontend}/{m.size} {model.variant} "
+                    f"({model.weights_description}) on "
                     f"{len(train_tiles)} tile(s), {len(val_tiles)} validation tile(s), {where}, "
                     f"{'bf16' if amp is not None else 'fp32'}"
                     + (f"; resuming at step {trainer.step}" if resume else "")

@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from linegraph2road.errors import CheckpointError, InputFileError, ParameterError
-from linegraph2road.frontends.base import MaskFrontend
+from linegraph2road.frontends.base import MaskFrontend, variant_of
 from linegraph2road.frontends.experts.checkpoint import (
     EXPERTS_FORMAT,
     load_experts,
@@ -48,6 +48,7 @@ __all__ = [
     "FrontendCheckpoint",
     "checkpoint_gsd",
     "checkpoint_kind",
+    "checkpoint_variant",
     "frontend_from_description",
     "load_frontend",
     "save_frontend",
@@ -142,6 +143,49 @@ def checkpoint_gsd(path: str | os.PathLike[str]) -> float | None:
     return value if value is not None and value > 0 else None
 
 
+def _architecture(path: Path) -> dict[str, Any]:
+    try:
+        arch = json.loads(_metadata(path)["architecture"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path.name} has damaged architecture metadata ({e})") from e
+    if not isinstance(arch, dict):
+        raise CheckpointError(f"{path.name} has damaged architecture metadata")
+    return arch
+
+
+def checkpoint_variant(path: str | os.PathLike[str]) -> str:
+    """The model variant a checkpoint of any kind holds (:data:`~.base.VARIANTS`).
+
+    ``"overpass"`` (keypoint, road and overpass heads: the paper's "Ours w/ Overpass"),
+    ``"no-overpass"`` (keypoint and road: "Ours", the ablation baseline) or ``"road-only"``
+    (segmentation front-ends trained on the road mask alone). Read from the architecture the
+    checkpoint records: its front-end is rebuilt on the ``meta`` device (no memory, no weights)
+    and its ``trained_channels`` named.
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        Missing, unreadable or damaged checkpoint, or an architecture this version cannot build.
+    """
+    from linegraph2road.frontends.experts.model import parse_size
+
+    path = Path(path)
+    kind = checkpoint_kind(path)
+    try:
+        if kind == "experts":
+            road = parse_size(str(read_experts_config(path)["size"])).expert.out_channels == 1
+            return variant_of((1,) if road else (0, 1, 2))
+        arch = _architecture(path)
+        description = arch.get("frontend", {}) if kind == "model" else arch
+        with torch.device("meta"):
+            frontend = frontend_from_description(dict(description))
+    except (KeyError, TypeError, ValueError, ParameterError) as e:
+        raise CheckpointError(
+            f"{path.name} describes a front-end this version cannot build: {e}"
+        ) from e
+    return variant_of(frontend.trained_channels)
+
+
 def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
     """A fresh (random) front-end of the architecture :meth:`MaskFrontend.describe` gave.
 
@@ -150,6 +194,9 @@ def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
     ParameterError
         A family or size this version cannot build.
     """
+    from linegraph2road.frontends.registry import build_frontend, normalize_description
+
+    description = normalize_description(description)
     name = description.get("frontend")
     size = str(description.get("size"))
     window = int(description.get("window_size", 512))
@@ -164,9 +211,8 @@ def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
         spec = replace(FCTL_SIZES[size], num_classes=int(description.get("num_classes", 3)))
         frontend = FCtLFrontend(spec=spec, window_size=window)
     else:
-        from linegraph2road.frontends.registry import build_frontend
-
-        frontend = build_frontend(str(name), size, window_size=window)
+        overpass = bool(description.get("overpass", True))
+        frontend = build_frontend(str(name), size, window_size=window, overpass=overpass)
     if frontend.describe() != description:
         raise ParameterError(
             f"this version builds {frontend.describe()} for the stored description {description}"

@@ -293,7 +293,13 @@ class _Extraction:
             col_cover=coverage(self.width, self.cols, win),
         )
         self.nms = StreamingCoupledNMS(
-            width=self.width, t_k=self.t_k, t_r=self.t_r, t_o=self.t_k, d_k=self.d_k, d_r=self.d_r
+            width=self.width,
+            t_k=self.t_k,
+            t_r=self.t_r,
+            t_o=self.t_k,
+            d_k=self.d_k,
+            d_r=self.d_r,
+            overpass=2 in model.trained_channels,
         )
         self.masks = np.zeros((3, *source.shape), np.float32) if keep_masks else None
         self.waiting: dict[tuple[int, int], tuple[torch.Tensor, NDArray[np.bool_]]] = {}

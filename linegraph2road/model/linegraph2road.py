@@ -26,7 +26,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from linegraph2road.errors import InputFileError, ParameterError
-from linegraph2road.frontends import CheckpointError, MaskFrontend, build_frontend
+from linegraph2road.frontends import (
+    CheckpointError,
+    MaskFrontend,
+    build_frontend,
+    normalize_description,
+    variant_of,
+)
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.model.topology import TopologyHead
 
@@ -95,6 +101,19 @@ class LineGraph2Road(nn.Module):
     def window_size(self) -> int:
         """Side of the square input windows in pixels."""
         return self.frontend.window_size
+
+    @property
+    def variant(self) -> str:
+        """``"overpass"`` (keypoint, road and overpass heads: "Ours w/ Overpass") or
+        ``"no-overpass"`` (keypoint and road: "Ours", the ablation baseline); see
+        :data:`~linegraph2road.frontends.VARIANTS`. Checkpoints record it in the front-end's
+        architecture."""
+        return variant_of(self.frontend.trained_channels)
+
+    @property
+    def trained_channels(self) -> tuple[int, ...]:
+        """The mask channels the model predicts (and the loss and coupled NMS use)."""
+        return tuple(self.frontend.trained_channels)
 
     def describe(self) -> dict[str, Any]:
         """Architecture (JSON-serialisable): what a checkpoint must match to load."""
@@ -203,6 +222,7 @@ def build_model(
     frontend: str = "sam",
     window_size: int = 512,
     sam_checkpoint: str | Path | None = None,
+    overpass: bool = True,
     **head_params: Any,
 ) -> LineGraph2Road:
     """Build a LineGraph2Road model of a registered size.
@@ -218,6 +238,9 @@ def build_model(
         Window side in pixels (default 512).
     sam_checkpoint : str, Path or None
         Official SAM ``.pth`` to initialise the front-end from; None = random initialisation.
+    overpass : bool
+        True (default): keypoint, road and overpass heads ("Ours w/ Overpass"). False: the
+        paper's non-overpass variant ("Ours": keypoint and road heads only; SAM front-end).
     **head_params
         :class:`TopologyHead` keyword arguments (``hidden_dim``, ``n_sampled``, ``gnn``,
         ``use_line_graph``...); ``feature_dim`` defaults to the front-end's.
@@ -226,14 +249,17 @@ def build_model(
     -------
     LineGraph2Road
     """
-    fe = build_frontend(frontend, size, window_size=window_size, checkpoint=sam_checkpoint)
+    fe = build_frontend(
+        frontend, size, window_size=window_size, checkpoint=sam_checkpoint, overpass=overpass
+    )
     head_params.setdefault("feature_dim", fe.feature_dim)
     return LineGraph2Road(frontend=fe, head=TopologyHead(**head_params))
 
 
 def _arch_summary(arch: dict[str, Any]) -> str:
     fe = arch.get("frontend", {})
-    return f"{fe.get('frontend')}/{fe.get('size')} (window {fe.get('window_size')})"
+    variant = "" if fe.get("overpass", True) else ", no overpass head"
+    return f"{fe.get('frontend')}/{fe.get('size')} (window {fe.get('window_size')}{variant})"
 
 
 def save_checkpoint(
@@ -285,9 +311,11 @@ def _read_metadata(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"linegraph2road reads version {CHECKPOINT_VERSION}"
         )
     try:
-        return json.loads(meta["architecture"]), json.loads(meta.get("config", "{}"))
-    except (KeyError, json.JSONDecodeError) as e:
+        arch, config = json.loads(meta["architecture"]), json.loads(meta.get("config", "{}"))
+        arch["frontend"] = normalize_description(arch["frontend"])
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} has damaged architecture/config metadata") from e
+    return arch, config
 
 
 def load_weights(model: LineGraph2Road, path: str | Path) -> dict[str, Any]:
@@ -358,10 +386,13 @@ def load_checkpoint(path: str | Path) -> tuple[LineGraph2Road, dict[str, Any]]:
     arch, _ = _read_metadata(path)
     fe, head = arch.get("frontend", {}), arch.get("head", {})
     try:
-        model = LineGraph2Road(
-            frontend=build_frontend(fe["frontend"], fe["size"], window_size=fe["window_size"]),
-            head=TopologyHead(**head),
+        frontend = build_frontend(
+            fe["frontend"],
+            fe["size"],
+            window_size=fe["window_size"],
+            overpass=bool(fe.get("overpass", True)),
         )
+        model = LineGraph2Road(frontend=frontend, head=TopologyHead(**head))
     except (KeyError, TypeError, ParameterError) as e:
         raise CheckpointError(
             f"checkpoint {path.name} describes an architecture this version cannot build "

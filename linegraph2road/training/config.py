@@ -7,7 +7,8 @@ reads the YAML itself (STYLE.md, "Parameters and configuration"):
 section          consumed by
 ===============  ==============================================================================
 ``model``        :func:`~linegraph2road.model.build_model` (``size``, ``frontend``,
-                 ``window_size``, ``sam_checkpoint``; ``head`` = :class:`TopologyHead` keywords)
+                 ``window_size``, ``sam_checkpoint``, ``overpass``; ``head`` =
+                 :class:`TopologyHead` keywords)
 ``data``         :func:`~.dataset.find_tiles` (``train``/``val`` sources: ``labels``, ``images``,
                  ``split``) and :class:`~.dataset.TileDataset` (``crop``, ``rotate``,
                  ``samples_per_tile``, ``cache``)
@@ -87,12 +88,15 @@ def _config_dir() -> Path:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """:func:`~linegraph2road.model.build_model` arguments (``head``: TopologyHead keywords)."""
+    """:func:`~linegraph2road.model.build_model` arguments (``head``: TopologyHead keywords;
+    ``overpass: false``: the paper's non-overpass variant, keypoint and road heads only, no
+    overpass term in the loss and no overpass mask in coupled NMS; SAM front-end)."""
 
     size: str = "vit_b"
     frontend: str = "sam"
     window_size: int = 512
     sam_checkpoint: str | None = None
+    overpass: bool = True
     head: dict[str, Any] = field(default_factory=dict)
 
 

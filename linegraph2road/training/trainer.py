@@ -302,6 +302,7 @@ class Trainer:
             out.edge_logits,
             [y.to(dev) for y in batch["labels"]],
             lambda_edge=self.lambda_edge,
+            channels=self.model.trained_channels,
         )
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()

@@ -98,7 +98,12 @@ def window_scores(
         [e.to(dev) for e in batch["edges"]],
     )
     parts = l2r_loss(
-        out.mask_logits, batch["masks"], out.edge_logits, batch["labels"], lambda_edge=lambda_edge
+        out.mask_logits,
+        batch["masks"],
+        out.edge_logits,
+        batch["labels"],
+        lambda_edge=lambda_edge,
+        channels=model.trained_channels,
     )
     probs = torch.cat([torch.sigmoid(x.float()).cpu() for x in out.edge_logits])
     labels = torch.cat(batch["labels"])

@@ -78,7 +78,9 @@ def test_tiny_checkpoint_end_to_end(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -
     out, masks = tmp_path / "g.geojson", tmp_path / "masks"
     res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--save-masks", masks, *LOW)
     assert res.exit_code == 0, res.output
-    assert "weights: l2r checkpoint tiny.safetensors (sam/tiny, window 64)" in res.stderr
+    assert "weights: l2r checkpoint tiny.safetensors (sam/tiny, window 64, overpass variant)" in (
+        res.stderr
+    )
     assert "sam_vit_b_01ec64.pth" in res.stderr
     features = json.loads(out.read_text())["features"]
     assert features and all("prob" in f["properties"] for f in features)

@@ -27,6 +27,7 @@ class StubModel(nn.Module):
     def __init__(self, score: ScoreFn, window_size: int = 128) -> None:
         super().__init__()
         self.window_size = window_size
+        self.trained_channels = (0, 1, 2)
         self.frontend = nn.Identity()
         self.weight = nn.Parameter(torch.zeros(1))
         self.score = score
@@ -144,6 +145,27 @@ def test_streaming_equals_whole_image_path() -> None:
     want = {tuple(map(tuple, v_ref.points[e])): p for e, p in zip(cand, prob_ref, strict=True)}
     assert got.keys() == want.keys()
     assert all(abs(got[k] - want[k]) < 1e-5 for k in got)
+
+
+def test_non_overpass_model_gives_no_overpass_vertices() -> None:
+    """The variant's overpass channel is not in the coupled NMS: even a threshold of 0, which
+    its constant "none" probability (~2e-9) passes, makes no overpass vertex."""
+    from linegraph2road.nms import OVERPASS
+
+    image = np.random.default_rng(4).integers(0, 256, (3, 96, 96), dtype=np.uint8)
+    kinds = {}
+    for overpass in (True, False):
+        torch.manual_seed(0)
+        model = build_model("tiny", window_size=64, overpass=overpass)
+        with torch.no_grad():
+            probe = model.predict_window(torch.from_numpy(image[None, :, :64, :64])).mask_probs
+        t_r = float(np.quantile(probe[0, 1], 0.9))
+        result = extract_graph(model, image, t_k=0.0, t_r=t_r, d_k=16.0, keep_masks=True)
+        kinds[overpass] = np.bincount(result.vertices.kind, minlength=3)
+        if not overpass:
+            assert result.masks is not None and float(result.masks[2].max()) < 1e-8
+    assert kinds[True][OVERPASS] > 0
+    assert kinds[False][OVERPASS] == 0 and kinds[False][0] > 0
 
 
 def test_nodata_gets_no_vertices_and_model_mode_is_restored() -> None:

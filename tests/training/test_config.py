@@ -37,6 +37,8 @@ def test_paper_values() -> None:
     assert (sn.validation.t_k, sn.validation.t_r, sn.validation.t_topo) == (0.195, 0.341, 0.705)
     assert sn.model.window_size == sn.data.crop == 400 and sn.optim.epochs == 10
     assert (sn.optim.milestones, sn.optim.gamma) == ([9], 0.1)
+    # Table 1: the best SpaceNet model has no overpass head, the best City-scale model has one
+    assert (sn.model.overpass, cs.model.overpass) == (False, True)
     gs = load_config("globalscale")
     assert (gs.optim.epochs, gs.optim.milestones, gs.optim.gamma) == (20, [10], 0.1)
 
