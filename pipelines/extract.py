@@ -263,21 +263,25 @@ def run_extract(
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error
     gsd = load_model_gsd(checkpoint, options.gsd, said.append)
     with RasterSource(image, gsd=gsd) as source:
-        check_window_count(source.shape, window=model.window_size, n=options.windows)
+        check_window_count(
+            source.shape, window=model.window_size, n=options.windows, layout=options.layout
+        )
         echo(f"weights: {weights}")
         for line in said:
             echo(line)
         model.to(dev)
         for note in source.notes:
             echo(f"note: {note}")
+        per_axis = "default" if options.windows is None else options.windows
         echo(
             f"extracting {source.shape[1]} x {source.shape[0]} px at {gsd:g} m/px on {dev} "
-            f"({prec}), {'auto' if options.windows is None else options.windows} windows per axis"
+            f"({prec}), {options.layout} window layout ({per_axis} windows per axis)"
         )
         result = extract_graph(
             model,
             source,
             n_windows=options.windows,
+            layout=options.layout,
             device=dev,
             precision=prec,
             keep_masks=options.save_masks is not None,

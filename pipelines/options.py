@@ -26,6 +26,7 @@ from linegraph2road.errors import ParameterError
 __all__ = [
     "DEFAULT_GSD",
     "PRECISIONS",
+    "WINDOW_LAYOUTS",
     "ExtractOptions",
     "ModelOptions",
     "SegmentOptions",
@@ -38,6 +39,9 @@ PathLike = str | os.PathLike[str]
 DEFAULT_GSD = 1.0
 #: Network precisions.
 PRECISIONS = ("fp32", "bf16")
+#: Window layouts of ``l2r extract`` (:mod:`linegraph2road.inference.windows`; spelled out here
+#: so that building options does not import torch, a test keeps them equal).
+WINDOW_LAYOUTS = ("auto", "sam-road")
 #: Relative GSD difference below which a requested GSD counts as the trained one.
 GSD_WARN_TOLERANCE = 0.01
 
@@ -143,6 +147,11 @@ class ExtractOptions(ModelOptions):
         (``min_spur_length``...).
     tta : bool
         mask2graph method: 8-flip test-time augmentation.
+    layout : {"auto", "sam-road"}
+        Topology method: the window layout. ``"auto"`` (default): the fewest windows with
+        overlap > d_nei (5 x 5 on 2048 px; ``windows`` overrides the count). ``"sam-road"``:
+        SAM-Road's layout behind the paper's City-scale / Global-scale numbers, 16 x 16 windows
+        (``windows`` overrides the 16) with a 64 px uncovered margin.
     """
 
     sam_checkpoint: str | None = None
@@ -157,9 +166,14 @@ class ExtractOptions(ModelOptions):
     road_threshold: float = 0.5
     mask2graph: Mapping[str, Any] = field(default_factory=dict)
     tta: bool = False
+    layout: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.layout not in WINDOW_LAYOUTS:
+            raise ParameterError(
+                f"layout must be one of {', '.join(WINDOW_LAYOUTS)}, got {self.layout!r}"
+            )
         for name in ("t_k", "t_r", "t_topo"):
             _unit_interval(f"--{name.replace('_', '-')}", getattr(self, name))
         _unit_interval("--road-threshold", self.road_threshold)

@@ -15,6 +15,7 @@ from linegraph2road.cli.options import (
     progress_option,
 )
 from linegraph2road.io import GRAPH_FORMATS
+from linegraph2road.pipelines.options import WINDOW_LAYOUTS
 
 
 @click.command(
@@ -23,6 +24,7 @@ Examples:
   l2r extract region_9_sat.tif -o region_9.geojson --checkpoint runs/cityscale/best.safetensors
   l2r extract big_mosaic.tif -o roads.graphml --checkpoint model.safetensors --device cuda
   l2r extract tile.png -o tile.p --format cityscale --checkpoint model.safetensors --windows 5
+  l2r extract region_9_sat.png -o region_9.p --checkpoint cs.safetensors --layout sam-road
   l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
   l2r extract scene.tif -o roads.gpkg --frontend nl-linknet --checkpoint nl34.safetensors --tta
 
@@ -56,7 +58,17 @@ experts.yaml) through mask2graph on their road mask.
     "--windows",
     type=click.IntRange(min=1),
     default=None,
-    help="Windows per axis (default: fewest with overlap > d_nei; 5 x 5 for 2048 px).",
+    help="Windows per axis (default: the layout's; auto: fewest with overlap > d_nei, 5 x 5 for "
+    "2048 px; sam-road: 16).",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(WINDOW_LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="Window layout. auto: the paper's fast layout (5 x 5 on a 2048 tile, appendix G). "
+    "sam-road: SAM-Road's, behind the paper's City-scale/Global-scale numbers (16 x 16 with a "
+    "64 px uncovered margin; about 10x the windows).",
 )
 @gsd_option
 @device_option
@@ -106,6 +118,7 @@ def extract(
     sam_checkpoint: str | None,
     out_format: str | None,
     windows: int | None,
+    layout: str,
     gsd: float | None,
     device: str,
     precision: str | None,
@@ -149,6 +162,7 @@ def extract(
         road_threshold=road_threshold,
         mask2graph={"min_spur_length": min_spur_length},
         tta=tta,
+        layout=layout,
     )
     run = run_extract(image, output, options, echo=echo)
     echo(run.summary)

@@ -4,7 +4,8 @@
   :class:`ExtractResult` (graph with per-edge probability, optional masks, vertices, timings);
 * :class:`RasterSource` (:mod:`.imagery`): a raster read window by window as RGB uint8 at the
   model's ground sampling distance (band, bit-depth, nodata and GSD handling);
-* :func:`window_grid` (:mod:`.windows`): where the windows go (5 x 5 of 512 px on 2048 px).
+* :func:`window_grid`, :func:`layout_grid` (:mod:`.windows`): where the windows go (``"auto"``:
+  5 x 5 of 512 px on 2048 px; ``"sam-road"``: SAM-Road's 16 x 16 with a 64 px margin).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from linegraph2road.inference.extract import PRECISIONS, TIMING_KEYS, ExtractRes
 from linegraph2road.inference.imagery import RasterSource, stretch_to_uint8
 from linegraph2road.inference.windows import (
     DEFAULT_MIN_OVERLAP,
+    SAM_ROAD_MARGIN,
+    SAM_ROAD_WINDOWS,
+    WINDOW_LAYOUTS,
     axis_offsets,
+    layout_grid,
+    margin_offsets,
     n_windows_for,
     window_grid,
 )
@@ -21,11 +27,16 @@ from linegraph2road.inference.windows import (
 __all__ = [
     "DEFAULT_MIN_OVERLAP",
     "PRECISIONS",
+    "SAM_ROAD_MARGIN",
+    "SAM_ROAD_WINDOWS",
     "TIMING_KEYS",
+    "WINDOW_LAYOUTS",
     "ExtractResult",
     "RasterSource",
     "axis_offsets",
     "extract_graph",
+    "layout_grid",
+    "margin_offsets",
     "n_windows_for",
     "stretch_to_uint8",
     "window_grid",

@@ -37,7 +37,7 @@ from linegraph2road.graph import RoadGraph
 from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
 from linegraph2road.inference.imagery import RasterSource
-from linegraph2road.inference.windows import window_grid
+from linegraph2road.inference.windows import WINDOW_LAYOUTS, layout_grid
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -64,8 +64,8 @@ class ExtractResult:
         Kept edges (mean probability ``> t_topo``) and their end vertices, in processed-image
         pixels ``(x, y)``, ``edge_prob`` = mean probability, with the image's georeference.
     masks : (3, H, W) float32 or None
-        Stitched probabilities ``[keypoint, road, overpass]`` (0 at invalid pixels) when
-        ``keep_masks``.
+        Stitched probabilities ``[keypoint, road, overpass]`` (0 at invalid pixels and where no
+        window lies: the sam-road layout's margin) when ``keep_masks``.
     vertices : Vertices
         Every coupled-NMS vertex (graph nodes are the subset with a kept edge).
     timings : dict of str to float
@@ -174,6 +174,7 @@ def extract_graph(
     *,
     window: int | None = None,
     n_windows: int | None = None,
+    layout: str = "auto",
     t_k: float = 0.248,
     t_r: float = 0.364,
     t_topo: float = 0.5,
@@ -200,9 +201,14 @@ def extract_graph(
     window : int or None
         Window side in pixels; None = the model's (512 for SAM).
     n_windows : int or None
-        Windows per axis; None = the fewest with overlap ``> d_nei`` (5 x 5 for 2048 px). Windows
-        not larger than ``2 d_nei`` (test models) overlap by half a window instead, and candidate
-        edges that fit in no window get no score (``stats["unscored_edges"]``).
+        Windows per axis. Auto layout: None = the fewest with overlap ``> d_nei`` (5 x 5 for
+        2048 px); windows not larger than ``2 d_nei`` (test models) overlap by half a window
+        instead, and candidate edges that fit in no window get no score
+        (``stats["unscored_edges"]``). Sam-road layout: None = 16.
+    layout : {"auto", "sam-road"}
+        Window layout (:mod:`.windows`): ``"auto"`` (default, the paper's fast 5 x 5 on 2048
+        px) or ``"sam-road"`` (SAM-Road's 16 x 16 with a 64 px uncovered margin, the paper's
+        headline City-scale / Global-scale layout; about 10x the windows).
     t_k, t_r : float
         Keypoint (also overpass) and road mask thresholds (SAM-Road City-scale: 0.248, 0.364).
     t_topo : float
@@ -238,6 +244,8 @@ def extract_graph(
         Bad thresholds, radii, precision, image array, device, or window layout.
     """
     _check(t_k, t_r, t_topo, d_k, d_r, d_nei)
+    if layout not in WINDOW_LAYOUTS:
+        raise ParameterError(f"unknown window layout {layout!r}; choose one of {WINDOW_LAYOUTS}")
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if batch_size < 1:
@@ -251,7 +259,7 @@ def extract_graph(
     model.eval()
     try:
         return _Extraction(
-            model, source, win, n_windows, (t_k, t_r, t_topo, d_k, d_r, d_nei), dev,
+            model, source, win, (layout, n_windows), (t_k, t_r, t_topo, d_k, d_r, d_nei), dev,
             precision, keep_masks, batch_size, progress,
         ).run()  # fmt: skip
     finally:
@@ -266,7 +274,7 @@ class _Extraction:
         model: LineGraph2Road,
         source: RasterSource | ImageArraySource,
         win: int,
-        n_windows: int | None,
+        windows: tuple[str, int | None],
         params: tuple[float, ...],
         device: torch.device,
         precision: str,
@@ -279,28 +287,25 @@ class _Extraction:
         self.device, self.batch_size, self.progress = device, batch_size, progress
         self.autocast = precision == "bf16"
         self.height, self.width = source.shape
+        layout, n_windows = windows
         canvas = (max(self.height, win), max(self.width, win))
         overlap = min(int(self.d_nei) + 1, win // 2)  # small test windows: edges may go unscored
-        grid = window_grid(*canvas, window=win, n=n_windows, min_overlap=overlap)
+        grid = layout_grid(*canvas, window=win, layout=layout, n=n_windows, min_overlap=overlap)
         self.rows = sorted({r for r, _ in grid})
         self.cols = sorted({c for _, c in grid})
         self.n_windows = len(grid)
         self.stitch = BandStitcher(
             height=self.height,
             width=self.width,
-            rows=win,
+            rows=win + self.rows[0],  # rows above the first window (a margin) are held too
             row_cover=coverage(self.height, self.rows, win),
             col_cover=coverage(self.width, self.cols, win),
         )
-        self.nms = StreamingCoupledNMS(
-            width=self.width,
-            t_k=self.t_k,
-            t_r=self.t_r,
-            t_o=self.t_k,
-            d_k=self.d_k,
-            d_r=self.d_r,
-            overpass=2 in model.trained_channels,
-        )
+        nms_params: dict[str, Any] = {
+            "width": self.width, "t_k": self.t_k, "t_r": self.t_r, "t_o": self.t_k,
+            "d_k": self.d_k, "d_r": self.d_r, "overpass": 2 in model.trained_channels,
+        }  # fmt: skip
+        self.nms = StreamingCoupledNMS(**nms_params)
         self.masks = np.zeros((3, *source.shape), np.float32) if keep_masks else None
         self.waiting: dict[tuple[int, int], tuple[torch.Tensor, NDArray[np.bool_]]] = {}
         self.edge_keys: list[NDArray[np.int64]] = []

@@ -149,8 +149,10 @@ class OptimConfig:
 class ValidationConfig:
     """Per-epoch validation: ``extract_graph`` thresholds/radii, then TOPO and APLS.
 
-    ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``n_windows`` per
-    side (None: the inference default); ``apls_small_tiles``: Sat2Graph APLS small-tile mode.
+    ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``layout``: the
+    extraction's window layout (``auto``, or ``sam-road``: SAM-Road's 16 x 16 with a 64 px
+    margin); ``n_windows`` per side (None: the layout's default); ``apls_small_tiles``:
+    Sat2Graph APLS small-tile mode.
     """
 
     every: int = 1
@@ -162,6 +164,7 @@ class ValidationConfig:
     d_r: float = 16.0
     d_nei: float = 64.0
     n_windows: int | None = None
+    layout: str = "auto"
     apls_small_tiles: bool = False
 
 
@@ -295,6 +298,13 @@ def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     data = {k: v for k, v in data.items() if k != "task"}
     config: TrainConfig = _build(TrainConfig, data)
     _check_head(config.model.head)
+    from linegraph2road.inference.windows import WINDOW_LAYOUTS
+
+    if config.validation.layout not in WINDOW_LAYOUTS:
+        raise ParameterError(
+            f"validation.layout must be one of {', '.join(WINDOW_LAYOUTS)}, got "
+            f"{config.validation.layout!r}"
+        )
     if config.precision not in ("auto", "fp32", "bf16"):
         raise ParameterError(f"precision must be auto, fp32 or bf16, got {config.precision!r}")
     return config

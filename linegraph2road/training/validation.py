@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
-from linegraph2road.inference.windows import window_grid
+from linegraph2road.inference.windows import check_window_count
 from linegraph2road.training.dataset import (
     Sample,
     TileData,
@@ -132,11 +132,13 @@ class Validator:
     d_k, d_r, d_nei : float
         NMS radii and candidate radius, px (8, 16, 64).
     n_windows : int or None
-        Sliding windows per side (None: the inference default).
+        Sliding windows per side (None: the layout's default).
+    layout : {"auto", "sam-road"}
+        Window layout (:mod:`linegraph2road.inference.windows`; default ``"auto"``).
     window_size : int or None
-        The model's window side, px: when given, ``n_windows`` is checked against every tile
-        now (a layout that cannot cover a tile is refused before training starts, not at the
-        first validation).
+        The model's window side, px: when given, the layout is checked against every tile now
+        (a layout that cannot cover a tile is refused before training starts, not at the first
+        validation).
     apls_small_tiles : bool
         Sat2Graph APLS small-tile settings (SpaceNet's 400 px tiles).
     device : str or torch.device
@@ -156,6 +158,7 @@ class Validator:
         d_r: float = 16.0,
         d_nei: float = 64.0,
         n_windows: int | None = None,
+        layout: str = "auto",
         apls_small_tiles: bool = False,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
@@ -163,21 +166,21 @@ class Validator:
         window_size: int | None = None,
     ) -> None:
         self.tiles = list(tiles)
-        if window_size is not None and n_windows is not None:
+        if window_size is not None and (n_windows is not None or layout != "auto"):
             for t in self.tiles:
                 h, w = t.shape
                 try:
-                    window_grid(max(h, window_size), max(w, window_size), window=window_size,
-                                n=n_windows)  # fmt: skip
+                    check_window_count((h, w), window=window_size, n=n_windows, layout=layout)
                 except ParameterError as exc:
                     raise ParameterError(
-                        f"validation.n_windows = {n_windows} does not fit validation tile "
-                        f"{t.tile_id} ({w} x {h} px): {exc}"
+                        f"validation.layout {layout} with n_windows = {n_windows} does not fit "
+                        f"validation tile {t.tile_id} ({w} x {h} px): {exc}"
                     ) from exc
         self.echo = echo
         self.extract_params: dict[str, Any] = {
             "t_k": t_k, "t_r": t_r, "t_topo": t_topo, "d_k": d_k, "d_r": d_r, "d_nei": d_nei,
-            "n_windows": n_windows, "device": str(device), "precision": precision,
+            "n_windows": n_windows, "layout": layout, "device": str(device),
+            "precision": precision,
         }  # fmt: skip
         self.apls_small_tiles = bool(apls_small_tiles)
         self._data: list[TileData] | None = None

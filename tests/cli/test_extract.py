@@ -95,6 +95,21 @@ def test_tiny_checkpoint_end_to_end(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -
             assert ds.transform == Affine(1, 0, ORIGIN[0], 0, -1, ORIGIN[1])
 
 
+def test_sam_road_layout_by_name(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -> None:
+    image = geotiff(tmp_path / "a.tif", scene(200, 208))
+    out = tmp_path / "g.geojson"
+    res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--layout", "sam-road",
+              "--windows", "3", *LOW)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "sam-road window layout (3 windows per axis)" in res.stderr
+    assert res.stderr.splitlines()[-2].startswith("9 windows")
+    small = geotiff(tmp_path / "small.tif", scene())  # 96 x 112 < 64 + 2 x 64
+    line = one_line_error(
+        l2r("extract", small, "-o", out, "--checkpoint", tiny_ckpt, "--layout", "sam-road", *LOW)
+    )
+    assert "192 px" in line and "auto layout" in line
+
+
 @pytest.mark.parametrize(
     "kind", ["grey", "uint16", "rgba", "nodata", "half-metre", "smaller-than-window"]
 )

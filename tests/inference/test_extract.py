@@ -168,6 +168,33 @@ def test_non_overpass_model_gives_no_overpass_vertices() -> None:
     assert kinds[False][OVERPASS] == 0 and kinds[False][0] > 0
 
 
+def test_sam_road_layout_leaves_its_margin_empty_and_averages_inside() -> None:
+    """SAM-Road's layout on a 400 px image with 128 px windows (4 per axis from 64 to 208): the
+    64 px border has no window, so no mask, vertex or edge; inside, the streamed masks are the
+    mean of the windows over each pixel, and the road is still found."""
+    image = np.zeros((3, 400, 400), dtype=np.uint8)
+    image[0, 199:202, 10:390] = 230  # a road across the whole image
+    image[0, 10:390, 30:33] = 200  # and one inside the left margin
+    model = StubModel(short_edges)
+    result = extract_graph(model, image, layout="sam-road", n_windows=4, keep_masks=True)
+    assert result.stats["windows"] == 16
+    masks = result.masks
+    assert masks is not None
+    border = np.ones((400, 400), bool)
+    border[64:336, 64:336] = False
+    assert not masks[:, border].any()
+    np.testing.assert_allclose(masks[1, 200, 64:336], 230 / 255, rtol=1e-6)
+    x = result.vertices.points
+    assert len(x) and np.all((x >= 64) & (x < 336))
+    g = result.graph
+    assert g.num_edges >= 10 and np.all(np.abs(g.nodes[:, 1] - 200.5) <= 1.5)
+    assert g.nodes[:, 0].min() < 80 and g.nodes[:, 0].max() > 320
+    with pytest.raises(ParameterError, match="256 px"):  # 128 + 2 x 64
+        extract_graph(model, np.zeros((3, 200, 400), np.uint8), layout="sam-road", window=128)
+    with pytest.raises(ParameterError, match="layout"):
+        extract_graph(model, image, layout="16x16")
+
+
 def test_nodata_gets_no_vertices_and_model_mode_is_restored() -> None:
     model = StubModel(short_edges)
     model.train()
