@@ -275,13 +275,15 @@ def run_extract(
         per_axis = "default" if options.windows is None else options.windows
         echo(
             f"extracting {source.shape[1]} x {source.shape[0]} px at {gsd:g} m/px on {dev} "
-            f"({prec}), {options.layout} window layout ({per_axis} windows per axis)"
+            f"({prec}), {options.layout} window layout ({per_axis} windows per axis), "
+            f"{options.nms} NMS"
         )
         result = extract_graph(
             model,
             source,
             n_windows=options.windows,
             layout=options.layout,
+            nms=options.nms,
             device=dev,
             precision=prec,
             keep_masks=options.save_masks is not None,

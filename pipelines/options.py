@@ -25,6 +25,7 @@ from linegraph2road.errors import ParameterError
 
 __all__ = [
     "DEFAULT_GSD",
+    "NMS_MODES",
     "PRECISIONS",
     "WINDOW_LAYOUTS",
     "ExtractOptions",
@@ -42,6 +43,8 @@ PRECISIONS = ("fp32", "bf16")
 #: Window layouts of ``l2r extract`` (:mod:`linegraph2road.inference.windows`; spelled out here
 #: so that building options does not import torch, a test keeps them equal).
 WINDOW_LAYOUTS = ("auto", "sam-road")
+#: Vertex extraction of ``l2r extract`` (:data:`linegraph2road.inference.extract.NMS_MODES`).
+NMS_MODES = ("coupled", "plain")
 #: Relative GSD difference below which a requested GSD counts as the trained one.
 GSD_WARN_TOLERANCE = 0.01
 
@@ -152,6 +155,9 @@ class ExtractOptions(ModelOptions):
         overlap > d_nei (5 x 5 on 2048 px; ``windows`` overrides the count). ``"sam-road"``:
         SAM-Road's layout behind the paper's City-scale / Global-scale numbers, 16 x 16 windows
         (``windows`` overrides the 16) with a 64 px uncovered margin.
+    nms : {"coupled", "plain"}
+        Topology method: the paper's coupled NMS (Algorithm 1, default) or SAM-Road's plain
+        NMS (the "w/ NMS" rows of Table 4; memory grows with the image area).
     """
 
     sam_checkpoint: str | None = None
@@ -167,6 +173,7 @@ class ExtractOptions(ModelOptions):
     mask2graph: Mapping[str, Any] = field(default_factory=dict)
     tta: bool = False
     layout: str = "auto"
+    nms: str = "coupled"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -174,6 +181,8 @@ class ExtractOptions(ModelOptions):
             raise ParameterError(
                 f"layout must be one of {', '.join(WINDOW_LAYOUTS)}, got {self.layout!r}"
             )
+        if self.nms not in NMS_MODES:
+            raise ParameterError(f"nms must be one of {', '.join(NMS_MODES)}, got {self.nms!r}")
         for name in ("t_k", "t_r", "t_topo"):
             _unit_interval(f"--{name.replace('_', '-')}", getattr(self, name))
         _unit_interval("--road-threshold", self.road_threshold)

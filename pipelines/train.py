@@ -134,6 +134,7 @@ def train(
                 d_nei=v.d_nei,
                 n_windows=v.n_windows,
                 layout=v.layout,
+                nms=v.nms,
                 apls_small_tiles=v.apls_small_tiles,
                 device=device,
                 precision="bf16" if amp is not None else "fp32",

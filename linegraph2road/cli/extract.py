@@ -15,7 +15,7 @@ from linegraph2road.cli.options import (
     progress_option,
 )
 from linegraph2road.io import GRAPH_FORMATS
-from linegraph2road.pipelines.options import WINDOW_LAYOUTS
+from linegraph2road.pipelines.options import NMS_MODES, WINDOW_LAYOUTS
 
 
 @click.command(
@@ -70,6 +70,14 @@ experts.yaml) through mask2graph on their road mask.
     "sam-road: SAM-Road's, behind the paper's City-scale/Global-scale numbers (16 x 16 with a "
     "64 px uncovered margin; about 10x the windows).",
 )
+@click.option(
+    "--nms",
+    type=click.Choice(NMS_MODES),
+    default="coupled",
+    show_default=True,
+    help="Vertex extraction. coupled: the paper's coupled NMS (Algorithm 1). plain: SAM-Road's "
+    "separate-then-merge NMS, for the paper's Table 4 ablation (holds the whole image's masks).",
+)
 @gsd_option
 @device_option
 @click.option(
@@ -119,6 +127,7 @@ def extract(
     out_format: str | None,
     windows: int | None,
     layout: str,
+    nms: str,
     gsd: float | None,
     device: str,
     precision: str | None,
@@ -163,6 +172,7 @@ def extract(
         mask2graph={"min_spur_length": min_spur_length},
         tta=tta,
         layout=layout,
+        nms=nms,
     )
     run = run_extract(image, output, options, echo=echo)
     echo(run.summary)

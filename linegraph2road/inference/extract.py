@@ -17,6 +17,11 @@ An edge scored in several windows gets the mean probability; edges above ``t_top
 graph. Memory holds the model, one band of window rows of masks (``3 x (window + overlap) x W``
 float32), the feature maps of windows waiting to be scored, and the vertices: it grows with the
 raster's width, not its area. ``keep_masks=True`` also keeps the whole ``(3, H, W)`` masks.
+
+``nms="plain"`` replaces coupled NMS by SAM-Road's separate-then-merge NMS
+(:func:`~linegraph2road.nms.plain_nms`; the paper's Table 4 ablation). It decides vertices on the
+whole stitched masks (:mod:`._plain_nms`), so it keeps them and every window's features until
+the end: memory then grows with the image area.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from tqdm import tqdm
 from linegraph2road.candidates import candidate_edges
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
 from linegraph2road.graph import RoadGraph
+from linegraph2road.inference._plain_nms import WholeImagePlainNMS
 from linegraph2road.inference._stitch import BandStitcher, ImageArraySource, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
 from linegraph2road.inference.imagery import RasterSource
@@ -46,9 +52,11 @@ if TYPE_CHECKING:
     from linegraph2road.model import LineGraph2Road
     from linegraph2road.nms import Vertices
 
-__all__ = ["PRECISIONS", "TIMING_KEYS", "ExtractResult", "extract_graph"]
+__all__ = ["NMS_MODES", "PRECISIONS", "TIMING_KEYS", "ExtractResult", "extract_graph"]
 
 PRECISIONS = ("fp32", "bf16")
+#: Vertex extraction: the paper's coupled NMS (Algorithm 1) or SAM-Road's plain NMS (Table 4).
+NMS_MODES = ("coupled", "plain")
 #: Keys of :attr:`ExtractResult.timings`, seconds.
 TIMING_KEYS = ("read", "encoder", "decoder", "stitch", "nms", "candidates", "scoring", "total")
 _NMS_STRIP_PIXELS = 1 << 20  # finished rows go to the NMS in strips of about this many pixels
@@ -175,6 +183,7 @@ def extract_graph(
     window: int | None = None,
     n_windows: int | None = None,
     layout: str = "auto",
+    nms: str = "coupled",
     t_k: float = 0.248,
     t_r: float = 0.364,
     t_topo: float = 0.5,
@@ -209,6 +218,10 @@ def extract_graph(
         Window layout (:mod:`.windows`): ``"auto"`` (default, the paper's fast 5 x 5 on 2048
         px) or ``"sam-road"`` (SAM-Road's 16 x 16 with a 64 px uncovered margin, the paper's
         headline City-scale / Global-scale layout; about 10x the windows).
+    nms : {"coupled", "plain"}
+        Vertex extraction: ``"coupled"`` (default, Algorithm 1) or ``"plain"`` (SAM-Road's NMS,
+        the "w/ NMS" rows of Table 4; keeps the whole masks and all window features, see the
+        module docstring).
     t_k, t_r : float
         Keypoint (also overpass) and road mask thresholds (SAM-Road City-scale: 0.248, 0.364).
     t_topo : float
@@ -246,6 +259,8 @@ def extract_graph(
     _check(t_k, t_r, t_topo, d_k, d_r, d_nei)
     if layout not in WINDOW_LAYOUTS:
         raise ParameterError(f"unknown window layout {layout!r}; choose one of {WINDOW_LAYOUTS}")
+    if nms not in NMS_MODES:
+        raise ParameterError(f"unknown NMS {nms!r}; choose one of {NMS_MODES}")
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if batch_size < 1:
@@ -260,7 +275,7 @@ def extract_graph(
     try:
         return _Extraction(
             model, source, win, (layout, n_windows), (t_k, t_r, t_topo, d_k, d_r, d_nei), dev,
-            precision, keep_masks, batch_size, progress,
+            precision, keep_masks, batch_size, progress, nms,
         ).run()  # fmt: skip
     finally:
         model.train(was_training)
@@ -281,6 +296,7 @@ class _Extraction:
         keep_masks: bool,
         batch_size: int,
         progress: bool,
+        nms: str = "coupled",
     ) -> None:
         self.model, self.source, self.win = model, source, win
         self.t_k, self.t_r, self.t_topo, self.d_k, self.d_r, self.d_nei = params
@@ -305,7 +321,11 @@ class _Extraction:
             "width": self.width, "t_k": self.t_k, "t_r": self.t_r, "t_o": self.t_k,
             "d_k": self.d_k, "d_r": self.d_r, "overpass": 2 in model.trained_channels,
         }  # fmt: skip
-        self.nms = StreamingCoupledNMS(**nms_params)
+        self.nms: StreamingCoupledNMS | WholeImagePlainNMS = (
+            StreamingCoupledNMS(**nms_params)
+            if nms == "coupled"
+            else WholeImagePlainNMS(height=self.height, **nms_params)
+        )
         self.masks = np.zeros((3, *source.shape), np.float32) if keep_masks else None
         self.waiting: dict[tuple[int, int], tuple[torch.Tensor, NDArray[np.bool_]]] = {}
         self.edge_keys: list[NDArray[np.int64]] = []

@@ -151,8 +151,8 @@ class ValidationConfig:
 
     ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``layout``: the
     extraction's window layout (``auto``, or ``sam-road``: SAM-Road's 16 x 16 with a 64 px
-    margin); ``n_windows`` per side (None: the layout's default); ``apls_small_tiles``:
-    Sat2Graph APLS small-tile mode.
+    margin); ``n_windows`` per side (None: the layout's default); ``nms``: ``coupled`` or
+    ``plain`` (SAM-Road's, Table 4); ``apls_small_tiles``: Sat2Graph APLS small-tile mode.
     """
 
     every: int = 1
@@ -165,6 +165,7 @@ class ValidationConfig:
     d_nei: float = 64.0
     n_windows: int | None = None
     layout: str = "auto"
+    nms: str = "coupled"
     apls_small_tiles: bool = False
 
 
@@ -298,8 +299,13 @@ def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     data = {k: v for k, v in data.items() if k != "task"}
     config: TrainConfig = _build(TrainConfig, data)
     _check_head(config.model.head)
+    from linegraph2road.inference.extract import NMS_MODES
     from linegraph2road.inference.windows import WINDOW_LAYOUTS
 
+    if config.validation.nms not in NMS_MODES:
+        raise ParameterError(
+            f"validation.nms must be one of {', '.join(NMS_MODES)}, got {config.validation.nms!r}"
+        )
     if config.validation.layout not in WINDOW_LAYOUTS:
         raise ParameterError(
             f"validation.layout must be one of {', '.join(WINDOW_LAYOUTS)}, got "

@@ -135,6 +135,8 @@ class Validator:
         Sliding windows per side (None: the layout's default).
     layout : {"auto", "sam-road"}
         Window layout (:mod:`linegraph2road.inference.windows`; default ``"auto"``).
+    nms : {"coupled", "plain"}
+        Vertex extraction (default: coupled NMS; ``"plain"``: SAM-Road's, Table 4).
     window_size : int or None
         The model's window side, px: when given, the layout is checked against every tile now
         (a layout that cannot cover a tile is refused before training starts, not at the first
@@ -159,6 +161,7 @@ class Validator:
         d_nei: float = 64.0,
         n_windows: int | None = None,
         layout: str = "auto",
+        nms: str = "coupled",
         apls_small_tiles: bool = False,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
@@ -179,7 +182,7 @@ class Validator:
         self.echo = echo
         self.extract_params: dict[str, Any] = {
             "t_k": t_k, "t_r": t_r, "t_topo": t_topo, "d_k": d_k, "d_r": d_r, "d_nei": d_nei,
-            "n_windows": n_windows, "layout": layout, "device": str(device),
+            "n_windows": n_windows, "layout": layout, "nms": nms, "device": str(device),
             "precision": precision,
         }  # fmt: skip
         self.apls_small_tiles = bool(apls_small_tiles)

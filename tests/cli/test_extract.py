@@ -103,6 +103,9 @@ def test_sam_road_layout_by_name(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -> N
     assert res.exit_code == 0, res.output
     assert "sam-road window layout (3 windows per axis)" in res.stderr
     assert res.stderr.splitlines()[-2].startswith("9 windows")
+    res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--nms", "plain", *LOW)
+    assert res.exit_code == 0, res.output
+    assert "auto window layout (default windows per axis), plain NMS" in res.stderr
     small = geotiff(tmp_path / "small.tif", scene())  # 96 x 112 < 64 + 2 x 64
     line = one_line_error(
         l2r("extract", small, "-o", out, "--checkpoint", tiny_ckpt, "--layout", "sam-road", *LOW)

@@ -13,7 +13,7 @@ from linegraph2road.errors import ParameterError
 from linegraph2road.georef import Georeference
 from linegraph2road.inference import extract_graph, window_grid
 from linegraph2road.model import WindowPrediction, build_model
-from linegraph2road.nms import coupled_nms
+from linegraph2road.nms import coupled_nms, plain_nms
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -91,7 +91,9 @@ def test_edge_probability_is_the_mean_over_windows() -> None:
         assert prob == pytest.approx(np.mean(seen), abs=1e-6)
 
 
-def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: float) -> Any:
+def reference_extract(
+    model: Any, image: np.ndarray, *, d_nei: float, nms: str = "coupled", **th: float
+) -> Any:
     """The whole-image path: stitch all masks, global NMS, global candidates, per-window scores."""
     h, w = image.shape[1:]
     win = model.window_size
@@ -105,7 +107,8 @@ def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: floa
         count[r0 : r0 + win, c0 : c0 + win] += 1
         feats[(r0, c0)] = pred.features
     masks = total / count
-    v = coupled_nms(masks[0], masks[1], masks[2], t_k=th["t_k"], t_r=th["t_r"])
+    vertices = coupled_nms if nms == "coupled" else plain_nms
+    v = vertices(masks[0], masks[1], masks[2], t_k=th["t_k"], t_r=th["t_r"])
     cand = candidate_edges(v.points, d_nei=d_nei)
     sums, counts = np.zeros(len(cand)), np.zeros(len(cand))
     for (r0, c0), f in feats.items():
@@ -122,7 +125,10 @@ def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: floa
     return masks, v, cand, sums / np.maximum(counts, 1)
 
 
-def test_streaming_equals_whole_image_path() -> None:
+@pytest.mark.parametrize("nms", ["coupled", "plain"])
+def test_streaming_equals_whole_image_path(nms: str) -> None:
+    """Coupled NMS streamed strip by strip, and SAM-Road's plain NMS (Table 4) on the kept
+    whole masks, both equal the whole-image path."""
     torch.manual_seed(0)
     model = build_model("tiny", window_size=64).eval()
     image = np.random.default_rng(3).integers(0, 256, (3, 170, 150), dtype=np.uint8)
@@ -131,8 +137,8 @@ def test_streaming_equals_whole_image_path() -> None:
         probe = model.predict_window(torch.from_numpy(image[None, :, :64, :64])).mask_probs
     # thresholds at quantiles of this random model's masks: a sparse, realistic vertex set
     th = {"t_k": float(np.quantile(probe[0, 0], 0.99)), "t_r": float(np.quantile(probe[0, 1], 0.8))}
-    masks, v_ref, cand, prob_ref = reference_extract(model, image, d_nei=24.0, **th)
-    result = extract_graph(model, image, d_nei=24.0, t_topo=0.0, keep_masks=True, **th)
+    masks, v_ref, cand, prob_ref = reference_extract(model, image, d_nei=24.0, nms=nms, **th)
+    result = extract_graph(model, image, d_nei=24.0, t_topo=0.0, keep_masks=True, nms=nms, **th)
     assert result.masks is not None and np.array_equal(result.masks, masks)
     v = result.vertices
     assert len(v) > 50
