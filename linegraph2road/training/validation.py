@@ -176,7 +176,7 @@ class Validator:
                     check_window_count((h, w), window=window_size, n=n_windows, layout=layout)
                 except ParameterError as exc:
                     raise ParameterError(
-                        f"validation.layout {layout} with n_windows = {n_windows} does not fit "
+                        f"validation.n_windows = {n_windows} ({layout} layout) does not fit "
                         f"validation tile {t.tile_id} ({w} x {h} px): {exc}"
                     ) from exc
         self.echo = echo
