@@ -24,7 +24,7 @@ import torch
 
 from linegraph2road.errors import FormatError, ParameterError
 from linegraph2road.frontends import MASK_NAMES, SamFrontend, load_sam_checkpoint
-from linegraph2road.frontends.checkpoint import checkpoint_kind
+from linegraph2road.frontends.checkpoint import checkpoint_kind, checkpoint_thresholds
 from linegraph2road.graph import RoadGraph
 from linegraph2road.inference import ExtractResult, RasterSource, extract_graph
 from linegraph2road.inference.segment import SegmentResult, check_image_size
@@ -33,7 +33,7 @@ from linegraph2road.io import GRAPH_FORMATS, check_writable, guess_format, write
 from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
 from linegraph2road.model import LineGraph2Road, load_checkpoint
-from linegraph2road.pipelines.options import ExtractOptions
+from linegraph2road.pipelines.options import ExtractOptions, resolve_thresholds
 from linegraph2road.pipelines.segment import (
     check_frontend_name,
     check_segment_windows,
@@ -262,6 +262,8 @@ def run_extract(
     check_frontend_name(checkpoint_frontend_name(model.frontend), options.frontend, checkpoint)
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error
     gsd = load_model_gsd(checkpoint, options.gsd, said.append)
+    thresholds, line = resolve_thresholds(options, checkpoint_thresholds(checkpoint))
+    said.append(line)
     with RasterSource(image, gsd=gsd) as source:
         check_window_count(
             source.shape, window=model.window_size, n=options.windows, layout=options.layout
@@ -288,7 +290,7 @@ def run_extract(
             precision=prec,
             keep_masks=options.save_masks is not None,
             progress=options.progress,
-            **options.thresholds(),
+            **{**options.thresholds(), **thresholds},
         )
         georef = source.georef
     start = time.perf_counter()

@@ -11,6 +11,14 @@ writes labels at the model's GSD, ``l2r train`` stores it). :func:`model_gsd` pi
 image is resampled to: ``gsd`` when given (with a warning when it differs from the trained one:
 roads then have another width in pixels than the model learned), else the checkpoint's, else
 1 m/px (older checkpoints that record none, said in a note).
+
+Thresholds
+----------
+A checkpoint records the keypoint, road and topology thresholds of the topology method
+(:func:`~linegraph2road.frontends.checkpoint.checkpoint_thresholds`: selected by ``l2r train``'s
+validation or ``l2r thresholds``, else its training config's). :func:`resolve_thresholds` picks
+each one: ``--t-k`` / ``--t-r`` / ``--t-topo`` when given, else the checkpoint's, else
+:data:`DEFAULT_THRESHOLDS`, and says which it used.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from linegraph2road.errors import ParameterError
 
 __all__ = [
     "DEFAULT_GSD",
+    "DEFAULT_THRESHOLDS",
     "NMS_MODES",
     "PRECISIONS",
     "WINDOW_LAYOUTS",
@@ -32,6 +41,7 @@ __all__ = [
     "ModelOptions",
     "SegmentOptions",
     "model_gsd",
+    "resolve_thresholds",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -40,6 +50,9 @@ PathLike = str | os.PathLike[str]
 DEFAULT_GSD = 1.0
 #: Network precisions.
 PRECISIONS = ("fp32", "bf16")
+#: Thresholds when neither the user nor the checkpoint gives them: SAM-Road's City-scale values
+#: (SPEC.md "Model"; nms.DEFAULT_T_K / DEFAULT_T_R and extract_graph's t_topo, a test checks).
+DEFAULT_THRESHOLDS = {"t_k": 0.248, "t_r": 0.364, "t_topo": 0.5}
 #: Window layouts of ``l2r extract`` (:mod:`linegraph2road.inference.windows`; spelled out here
 #: so that building options does not import torch, a test keeps them equal).
 WINDOW_LAYOUTS = ("auto", "sam-road")
@@ -139,8 +152,9 @@ class ExtractOptions(ModelOptions):
     save_masks : str or None
         Folder for the probability GeoTIFFs.
     t_k, t_r, t_topo : float or None
-        Keypoint, road and topology thresholds (topology method); None = the defaults
-        (SAM-Road's City-scale values 0.248, 0.364, 0.5).
+        Keypoint, road and topology thresholds (topology method); None = the checkpoint's
+        (selected on validation tiles), else :data:`DEFAULT_THRESHOLDS` (SAM-Road's City-scale
+        0.248, 0.364, 0.5); see :func:`resolve_thresholds`.
     d_k, d_r, d_nei : float or None
         NMS radii and candidate radius, px; None = 8, 16, 64.
     road_threshold : float
@@ -228,3 +242,40 @@ def model_gsd(
             "trained at: roads will look wider or narrower than it learned, and fewer may be found"
         )
     return float(requested)
+
+
+def resolve_thresholds(
+    options: ExtractOptions, stored: Mapping[str, Any] | None
+) -> tuple[dict[str, float], str]:
+    """The keypoint, road and topology thresholds an extraction uses, and where each came from.
+
+    Parameters
+    ----------
+    options : ExtractOptions
+        ``t_k``, ``t_r``, ``t_topo``: None = not given.
+    stored : mapping or None
+        :func:`~linegraph2road.frontends.checkpoint.checkpoint_thresholds` of the checkpoint
+        (``t_k``, ``t_r``, ``t_topo``, ``source``), or None.
+
+    Returns
+    -------
+    (dict, str)
+        ``{"t_k", "t_r", "t_topo"}`` and one line for the user, e.g. ``"thresholds: t_k 0.195,
+        t_r 0.341 (checkpoint: selected on 12 tile(s), 48 window(s), best F1); t_topo 0.6
+        (--t-topo)"``.
+    """
+    values: dict[str, float] = {}
+    origin: dict[str, str] = {}
+    for name, default in DEFAULT_THRESHOLDS.items():
+        given = getattr(options, name)
+        if given is not None:
+            values[name], origin[name] = float(given), f"--{name.replace('_', '-')}"
+        elif stored is not None and stored.get(name) is not None:
+            values[name], origin[name] = float(stored[name]), f"checkpoint: {stored['source']}"
+        else:
+            values[name], origin[name] = default, "defaults: SAM-Road's City-scale values"
+    groups: dict[str, list[str]] = {}
+    for name, where in origin.items():
+        groups.setdefault(where, []).append(f"{name} {values[name]:g}")
+    line = "; ".join(f"{', '.join(v)} ({where})" for where, v in groups.items())
+    return values, f"thresholds: {line}"

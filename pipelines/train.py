@@ -136,6 +136,7 @@ def train(
                 layout=v.layout,
                 nms=v.nms,
                 apls_small_tiles=v.apls_small_tiles,
+                select_thresholds=v.select_thresholds,
                 device=device,
                 precision="bf16" if amp is not None else "fp32",
                 echo=echo if ctx.is_main else None,

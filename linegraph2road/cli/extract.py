@@ -94,9 +94,25 @@ experts.yaml) through mask2graph on their road mask.
     metavar="DIR",
     help="Also write keypoint/road/overpass probability GeoTIFFs to DIR.",
 )
-@click.option("--t-topo", type=float, default=None, help="Edge threshold [default: 0.5].")
-@click.option("--t-k", type=float, default=None, help="Keypoint threshold [default: 0.248].")
-@click.option("--t-r", type=float, default=None, help="Road threshold [default: 0.364].")
+@click.option(
+    "--t-topo",
+    type=float,
+    default=None,
+    help="Edge threshold [default: the checkpoint's (selected by l2r train / l2r thresholds), "
+    "else 0.5].",
+)
+@click.option(
+    "--t-k",
+    type=float,
+    default=None,
+    help="Keypoint threshold [default: the checkpoint's, else 0.248].",
+)
+@click.option(
+    "--t-r",
+    type=float,
+    default=None,
+    help="Road threshold [default: the checkpoint's, else 0.364].",
+)
 @click.option(
     "--road-threshold",
     type=float,

@@ -25,9 +25,22 @@ def _register() -> None:
     from linegraph2road.cli.mask2graph import mask2graph
     from linegraph2road.cli.prep import prep
     from linegraph2road.cli.segment import segment
+    from linegraph2road.cli.thresholds import thresholds
     from linegraph2road.cli.train import train
 
-    for command in (convert, diff, evaluate, extract, info, mask2graph, prep, segment, train):
+    commands = (
+        convert,
+        diff,
+        evaluate,
+        extract,
+        info,
+        mask2graph,
+        prep,
+        segment,
+        thresholds,
+        train,
+    )
+    for command in commands:
         cli.add_command(command)
 
 

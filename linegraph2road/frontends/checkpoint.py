@@ -20,6 +20,7 @@ tells the three kinds of l2r checkpoint apart from the metadata alone.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = [
     "FrontendCheckpoint",
     "checkpoint_gsd",
     "checkpoint_kind",
+    "checkpoint_thresholds",
     "checkpoint_variant",
     "frontend_from_description",
     "load_frontend",
@@ -141,6 +143,53 @@ def checkpoint_gsd(path: str | os.PathLike[str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if value is not None and value > 0 else None
+
+
+#: The topology method's thresholds, as checkpoints record them.
+THRESHOLD_KEYS = ("t_k", "t_r", "t_topo")
+
+
+def _threshold_values(record: Any) -> dict[str, float] | None:
+    if not isinstance(record, dict):
+        return None
+    try:
+        values = {k: float(record[k]) for k in THRESHOLD_KEYS}
+    except (KeyError, TypeError, ValueError):
+        return None
+    ok = all(math.isfinite(v) and 0.0 <= v < 1.0 for v in values.values())
+    return values if ok else None
+
+
+def checkpoint_thresholds(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The keypoint, road and topology thresholds a checkpoint of any kind records.
+
+    ``l2r train`` stores the thresholds its validation selected (SAM-Road's best-F1 rule) under
+    ``thresholds`` in the config metadata, and ``l2r thresholds`` re-selects them; a checkpoint
+    without a selection falls back to the thresholds its training config validated with
+    (``validation.t_k``, ``t_r``, ``t_topo``: the SpaceNet config's 0.195 / 0.341 / 0.705, say).
+
+    Returns
+    -------
+    dict or None
+        ``{"t_k", "t_r", "t_topo"}`` floats, ``"source"`` (a phrase saying where they come
+        from) and ``"record"`` (the stored selection, or None); None when the checkpoint records
+        neither (older checkpoints, segmentation-only ones).
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        Missing, unreadable, not an l2r checkpoint, or damaged config metadata.
+    """
+    config = training_config(path)
+    record = config.get("thresholds")
+    values = _threshold_values(record)
+    if values is not None and isinstance(record, dict):
+        where = f"{record.get('tiles', '?')} tile(s), {record.get('windows', '?')} window(s)"
+        return {**values, "source": f"selected on {where}, best F1", "record": record}
+    values = _threshold_values(config.get("validation"))
+    if values is not None:
+        return {**values, "source": "the training config's validation thresholds", "record": None}
+    return None
 
 
 def _architecture(path: Path) -> dict[str, Any]:

@@ -43,6 +43,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "load_weights",
+    "rewrite_checkpoint_config",
     "save_checkpoint",
 ]
 
@@ -400,3 +401,43 @@ def load_checkpoint(path: str | Path) -> tuple[LineGraph2Road, dict[str, Any]]:
         ) from e
     config = load_weights(model, path)
     return model.eval(), config
+
+
+def rewrite_checkpoint_config(path: str | Path, output: str | Path, config: dict[str, Any]) -> Path:
+    """Copy an l2r model checkpoint with its config metadata replaced, atomically.
+
+    The tensors, the architecture and the format metadata are copied unchanged; ``output`` is
+    written to a temporary file and renamed, so it may be ``path`` itself (an in-place update
+    that either happens whole or not at all).
+
+    Parameters
+    ----------
+    path : str or Path
+        File written by :func:`save_checkpoint`.
+    output : str or Path
+        Where the copy goes.
+    config : dict
+        The new config (JSON-serialisable; other values become strings).
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        As :func:`load_weights` (the input must be a readable l2r model checkpoint).
+    """
+    path = Path(path)
+    _read_metadata(path)  # refuses what is not an l2r model checkpoint of this layout
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+        state = load_file(os.fspath(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read checkpoint tensors from {path}: {e}") from e
+    metadata["config"] = json.dumps(config, default=str)
+    with atomic_path(output) as tmp:
+        save_file(state, os.fspath(tmp), metadata=metadata)
+    return Path(output)

@@ -152,7 +152,11 @@ class ValidationConfig:
     ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``layout``: the
     extraction's window layout (``auto``, or ``sam-road``: SAM-Road's 16 x 16 with a 64 px
     margin); ``n_windows`` per side (None: the layout's default); ``nms``: ``coupled`` or
-    ``plain`` (SAM-Road's, Table 4); ``apls_small_tiles``: Sat2Graph APLS small-tile mode.
+    ``plain`` (SAM-Road's, Table 4); ``apls_small_tiles``: Sat2Graph APLS small-tile mode;
+    ``select_thresholds`` (default true): select ``t_k``, ``t_r``, ``t_topo`` on the validation
+    tiles at every validation (SAM-Road's best-F1 rule), extract with them and store them in
+    the checkpoints; the configured ``t_k``, ``t_r``, ``t_topo`` are then the fallback (and
+    what checkpoints record when nothing is selected).
     """
 
     every: int = 1
@@ -167,6 +171,7 @@ class ValidationConfig:
     layout: str = "auto"
     nms: str = "coupled"
     apls_small_tiles: bool = False
+    select_thresholds: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Per-epoch validation: extract graphs from held-out tiles and score them with TOPO and APLS.
+"""Per-epoch validation: select thresholds, extract graphs from held-out tiles, score them with
+TOPO and APLS.
+
+With ``select_thresholds`` (the configs' default) each validation first selects the keypoint,
+road and topology thresholds on the validation tiles (:func:`~.thresholds.select_thresholds`,
+SAM-Road's best-F1 rule) and extracts with them; :attr:`Validator.selection` keeps the result,
+which the trainer stores in its checkpoints. Without it the configured thresholds are used.
 
 Each validation tile's whole image goes through
 :func:`linegraph2road.inference.extract.extract_graph` (sliding windows, coupled NMS, candidate
@@ -35,6 +41,7 @@ from linegraph2road.training.dataset import (
     positive_graph,
 )
 from linegraph2road.training.loss import l2r_loss
+from linegraph2road.training.thresholds import ThresholdSelection, select_thresholds
 
 if TYPE_CHECKING:
     from linegraph2road.model import LineGraph2Road
@@ -143,6 +150,9 @@ class Validator:
         validation).
     apls_small_tiles : bool
         Sat2Graph APLS small-tile settings (SpaceNet's 400 px tiles).
+    select_thresholds : bool
+        Select ``t_k``, ``t_r``, ``t_topo`` on the tiles before extracting (the given values are
+        the fallback of a curve without positives); False: extract with the given values.
     device : str or torch.device
     precision : {"fp32", "bf16"}
     echo : callable or None
@@ -163,6 +173,7 @@ class Validator:
         layout: str = "auto",
         nms: str = "coupled",
         apls_small_tiles: bool = False,
+        select_thresholds: bool = False,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
         echo: Callable[[str], None] | None = None,
@@ -186,18 +197,31 @@ class Validator:
             "precision": precision,
         }  # fmt: skip
         self.apls_small_tiles = bool(apls_small_tiles)
+        self.select_thresholds = bool(select_thresholds)
+        self.selection: ThresholdSelection | None = None
         self._data: list[TileData] | None = None
 
     def __call__(self, model: LineGraph2Road) -> dict[str, float]:
         """Mean scores over the tiles: ``topo_precision``, ``topo_recall``, ``topo_f1``,
-        ``apls``, ``score`` (NaN when every tile was skipped) and ``skipped`` (tiles whose
-        candidate graph was too large to score). Leaves ``model`` in eval mode."""
+        ``apls``, ``score`` (NaN when every tile was skipped), ``skipped`` (tiles whose
+        candidate graph was too large to score) and the thresholds used, ``t_k``, ``t_r``,
+        ``t_topo``. Leaves ``model`` in eval mode."""
         from linegraph2road.inference.extract import extract_graph
         from linegraph2road.metrics.apls_sat2graph import apls_sat2graph
         from linegraph2road.metrics.topo import topo
 
         if self._data is None:
             self._data = [load_tile(t) for t in self.tiles]
+        params = dict(self.extract_params)
+        if self.select_thresholds:
+            self.selection = select_thresholds(
+                model,
+                self._data,
+                fallback=(params["t_k"], params["t_r"], params["t_topo"]),
+                device=params["device"],
+                precision=params["precision"],
+            )
+            params.update(self.selection.values())
         model.eval()
         p, r, f, a = [], [], [], []
         skipped = 0
@@ -205,7 +229,7 @@ class Validator:
             gt = positive_graph(tile.vertices, tile.edges, tile.labels)
             try:
                 with torch.no_grad():
-                    pred = extract_graph(model, tile.image, **self.extract_params).graph
+                    pred = extract_graph(model, tile.image, **params).graph
             except CandidateGraphTooLargeError as exc:
                 skipped += 1
                 if self.echo is not None:
@@ -226,4 +250,5 @@ class Validator:
         }
         out["score"] = _nanmean([out["topo_f1"], out["apls"]])
         out["skipped"] = float(skipped)
+        out.update({k: float(params[k]) for k in ("t_k", "t_r", "t_topo")})
         return out
