@@ -1,4 +1,5 @@
-"""Sliding-window extraction on CPU: time per 2048 x 2048 image by stage, bf16 vs fp32, peak RSS.
+"""Sliding-window extraction on CPU: time per 2048 x 2048 image by stage, the paper's two window
+layouts (5 x 5 and 16 x 16), bf16 vs fp32, peak RSS.
 
 What it measures
 ----------------
@@ -12,17 +13,23 @@ What it measures
    ran, the window's mask probabilities are replaced by the road grid drawn in the image (roads
    0.9, crossings 0.9 on the keypoint mask): NMS, candidates and scoring then see a City-scale-like
    vertex count, and every network cost stays real.
-2. bf16 vs fp32 agreement of the *network's own* masks on 4 windows: IoU of the masks thresholded
+2. The two window layouts on the same image, each in its own process, in ``--layout-precision``
+   (fp32, the CPU default): ``auto`` (5 x 5 windows, the paper's reduced layout of appendix G)
+   and ``sam-road`` (SAM-Road's 16 x 16 with a 64 px margin, behind the paper's City-scale and
+   Global-scale numbers; its Table 8 has 87.19 vs 10.51 s per City-scale image on an A100):
+   seconds per image by stage, and the ratio.
+3. bf16 vs fp32 agreement of the *network's own* masks on 4 windows: IoU of the masks thresholded
    at the fp32 mask's 90 % quantile (road-like fraction; keypoint: 99 %), plus the mean absolute
    difference. bf16 is the CPU default only if both IoUs are >= 0.99. With random weights the
    masks are nearly constant (std ~0.01), so this is harsh; ``--checkpoint`` uses a trained model.
-3. Peak RSS (``ru_maxrss``) of the 2048 run and of a synthetic 8192 x 8192 GeoTIFF (16 x the
+4. Peak RSS (``ru_maxrss``) of the 2048 run and of a synthetic 8192 x 8192 GeoTIFF (16 x the
    area, 21 x 21 windows), each in its own subprocess, with ``--mem-size`` (default ``tiny``: the
    8192 run with ViT-B would take ~441 windows x 1-2 s). The ratio must stay <= 1.5.
 
 Usage::
 
     python bench/bench_extract.py                      # everything (ViT-B timing, tiny memory)
+    python bench/bench_extract.py --size small --skip-memory   # layouts etc. with a small model
     python bench/bench_extract.py --mem-size vit_b     # the memory check with ViT-B (slow)
     python bench/bench_extract.py --skip-timing --mem-size vit_b --mem-precision bf16
     python bench/bench_extract.py --skip-timing        # memory check only
@@ -103,7 +110,7 @@ def run_child(args: argparse.Namespace) -> None:
     rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     with RasterSource(args.image) as source:
-        result = extract_graph(model, source, precision=args.precision)
+        result = extract_graph(model, source, precision=args.precision, layout=args.layout)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         write_graph(result.graph, Path(tmp) / "g.geojson")
@@ -118,9 +125,11 @@ def run_child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def child(image: Path, size: str, precision: str, threads: int) -> dict[str, Any]:
+def child(
+    image: Path, size: str, precision: str, threads: int, layout: str = "auto"
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", "--image", str(image), "--size", size,
-           "--precision", precision, "--threads", str(threads)]  # fmt: skip
+           "--precision", precision, "--threads", str(threads), "--layout", layout]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -140,18 +149,20 @@ def stage_table(runs: dict[str, dict[str, Any]]) -> None:
         ("I/O (read + write)", ["read", "write"]),
     ]
     names = list(runs)
-    print(f"\n{'stage':30s}" + "".join(f"{n:>16s}" for n in names))
+    w = max(16, *(len(n) + 2 for n in names))
+    print(f"\n{'stage':30s}" + "".join(f"{n:>{w}s}" for n in names))
     for label, keys in stages:
         row = [sum(runs[n]["timings"][k] for k in keys) for n in names]
-        print(f"{label:30s}" + "".join(f"{v:15.2f}s" for v in row))
+        print(f"{label:30s}" + "".join(f"{v:{w - 1}.2f}s" for v in row))
     tot = [runs[n]["timings"]["total"] for n in names]
-    print(f"{'total per image':30s}" + "".join(f"{v:15.2f}s" for v in tot))
+    print(f"{'total per image':30s}" + "".join(f"{v:{w - 1}.2f}s" for v in tot))
     outside = [1 - runs[n]["timings"]["encoder"] / runs[n]["timings"]["total"] for n in names]
-    print(f"{'share outside the encoder':30s}" + "".join(f"{100 * v:15.1f}%" for v in outside))
-    print(f"{'peak RSS':30s}" + "".join(f"{runs[n]['rss_mb']:14.0f}MB" for n in names))
-    s = runs[names[0]]["stats"]
-    print(f"(windows {s['windows']}, vertices {s['vertices']}, candidate edges "
-          f"{s['candidate_edges']}, kept {s['kept_edges']})")  # fmt: skip
+    print(f"{'share outside the encoder':30s}" + "".join(f"{100 * v:{w - 1}.1f}%" for v in outside))
+    print(f"{'peak RSS':30s}" + "".join(f"{runs[n]['rss_mb']:{w - 2}.0f}MB" for n in names))
+    for n in names:
+        s = runs[n]["stats"]
+        print(f"({n}: windows {s['windows']}, vertices {s['vertices']}, candidate edges "
+              f"{s['candidate_edges']}, kept {s['kept_edges']})")  # fmt: skip
 
 
 def bf16_agreement(image: Path, size: str, checkpoint: Path | None = None) -> None:
@@ -212,11 +223,16 @@ def main() -> None:
         help="raster for the bf16 check alone (skips timing and memory), e.g. the Vegas tile "
         "with a checkpoint from `python bench/learn_smoke.py --save smoke.safetensors`",
     )
+    ap.add_argument(
+        "--layout-precision", default="fp32", help="precision of the layout comparison (fp32)"
+    )
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--skip-layouts", action="store_true")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--image", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
+    ap.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         run_child(args)
@@ -238,6 +254,19 @@ def main() -> None:
             if args.threads:
                 torch.set_num_threads(args.threads)
             bf16_agreement(img2k, args.size, args.checkpoint)
+        if not args.skip_layouts:
+            prec = args.layout_precision
+            lay = {
+                f"5x5 auto {prec}": child(img2k, args.size, prec, args.threads, "auto"),
+                f"16x16 sam-road {prec}": child(img2k, args.size, prec, args.threads, "sam-road"),
+            }
+            print(f"\nwindow layouts, 2048 x 2048 image, {args.size}, {prec}, load average "
+                  f"{os.getloadavg()[0]:.1f}:")  # fmt: skip
+            stage_table(lay)
+            a, b = (v["timings"]["total"] for v in lay.values())
+            windows = [v["stats"]["windows"] for v in lay.values()]
+            print(f"16x16 / 5x5 seconds per image: x{b / a:.2f} ({windows[1]} vs {windows[0]} "
+                  "windows; paper, Table 8, A100: 87.19 / 10.51 s = x8.3)")  # fmt: skip
         if not args.skip_memory:
             img8k = Path(tmp) / "scene8192.tif"
             write_scene(img8k, 8192)

@@ -13,8 +13,11 @@ Run ``python bench/learn_smoke.py [--steps 600] [--seed 0] [--save smoke.safeten
    training: the mask BCE (three masks), the fraction by which it fell, and the ROC AUC of the
    candidate-edge probabilities against the tile's candidate labels; plus the wall time.
 4. The README's last two steps on the trained checkpoint: ``l2r extract`` of the original
-   GeoTIFF at the **default thresholds** (the checkpoint's 1 m/px), then ``l2r eval`` against the
-   GeoJSON ground truth: edges found, TOPO P/R/F1 and APLS (Sat2Graph variant).
+   GeoTIFF at the checkpoint's thresholds (this run has no validation, so the config's 0.248 /
+   0.364 / 0.5; the checkpoint's 1 m/px), then ``l2r eval`` against the GeoJSON ground truth:
+   edges found, TOPO P/R/F1 and APLS (Sat2Graph variant).
+5. ``l2r thresholds`` on the tile's labels (SAM-Road's best-F1 selection) into a new checkpoint,
+   and steps 4 again with the selected thresholds.
 
 Targets: mask loss clearly down; candidate-edge AUC above 0.9. The model sees this tile in
 training, so this proves that gradients reach every part and that labels, crops, rotations,
@@ -39,7 +42,9 @@ sys.path.insert(0, str(REPO))
 from linegraph2road.model import build_model, save_checkpoint  # noqa: E402
 from linegraph2road.pipelines.evaluate import evaluate_graphs  # noqa: E402
 from linegraph2road.pipelines.extract import ExtractOptions, run_extract  # noqa: E402
+from linegraph2road.pipelines.thresholds import run_thresholds  # noqa: E402
 from linegraph2road.training import (  # noqa: E402
+    DataSource,
     TileDataset,
     Trainer,
     crop_sample,
@@ -118,6 +123,13 @@ def main() -> None:
         pred = Path(tmp) / "vegas_roads.geojson"
         extracted = run_extract(VEGAS_TIF, pred, ExtractOptions(checkpoint=str(ckpt)), echo=_quiet)
         scores = evaluate_graphs(VEGAS_GT, pred).summary
+        tuned = Path(tmp) / "smoke_thresholds.safetensors"
+        selected = run_thresholds(ckpt, [DataSource(str(labels))], output=tuned, device="cpu",
+                                  echo=_quiet).selection  # fmt: skip
+        pred2 = Path(tmp) / "vegas_roads_selected.geojson"
+        extracted2 = run_extract(VEGAS_TIF, pred2, ExtractOptions(checkpoint=str(tuned)),
+                                 echo=_quiet)  # fmt: skip
+        scores2 = evaluate_graphs(VEGAS_GT, pred2).summary
     n_cand = sum(len(s.labels) for s in fixed)
     n_pos = int(sum(float(s.labels.sum()) for s in fixed))
     print(f"tile: Vegas at 1 m/px, {tuple(data.tile(0).image.shape[1:])} px; fixed windows: "
@@ -136,11 +148,16 @@ def main() -> None:
     )
     print(f"steps {result.step}, wall {wall:.1f} s ({wall / 60:.2f} min), "
           f"{wall / max(result.step, 1):.3f} s/step")  # fmt: skip
-    g, topo, apls = extracted.graph, scores["topo"], scores["apls"]
-    print(f"l2r extract at the default thresholds: {g.num_edges} edges, {g.num_nodes} nodes, "
-          f"{g.total_length():.0f} px of road (the ground truth: 114 edges)")  # fmt: skip
-    print(f"l2r eval: TOPO P {topo['precision']:.3f} R {topo['recall']:.3f} F1 {topo['f1']:.3f}; "
-          f"APLS {apls['score']:.3f} (sat2graph)")  # fmt: skip
+    print("l2r thresholds on the tile's labels (best F1 of each precision-recall curve):")
+    for line in selected.lines():
+        print(f"  {line}")
+    for name, run, sc in (("the config's thresholds 0.248/0.364/0.5", extracted, scores),
+                          ("the selected thresholds", extracted2, scores2)):  # fmt: skip
+        g, topo, apls = run.graph, sc["topo"], sc["apls"]
+        print(f"l2r extract at {name}: {g.num_edges} edges, {g.num_nodes} nodes, "
+              f"{g.total_length():.0f} px of road (the ground truth: 114 edges)")  # fmt: skip
+        print(f"  l2r eval: TOPO P {topo['precision']:.3f} R {topo['recall']:.3f} F1 "
+              f"{topo['f1']:.3f}; APLS {apls['score']:.3f} (sat2graph)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -336,9 +336,11 @@ def coupled_nms(
 def plain_nms(
     keypoint: ArrayLike,
     road: ArrayLike,
+    overpass: ArrayLike | None = None,
     *,
     t_k: float = DEFAULT_T_K,
     t_r: float = DEFAULT_T_R,
+    t_o: float | None = None,
     d_k: float = 8.0,
     d_r: float = 16.0,
     per_mask_nms: bool = True,
@@ -354,12 +356,21 @@ def plain_nms(
     here distances ``<=`` radius suppress (unlike :func:`coupled_nms`). Ties keep input order
     (SAM-Road's ``argsort()[::-1]`` leaves them unspecified).
 
+    The paper's Table 4 also has "w/ Overpass w/ NMS" rows without saying how the overpass mask
+    joins SAM-Road's scheme; given ``overpass``, its pixels ``> t_o`` are NMS'd within ``d_k``
+    and join the keypoints' priority class (after the keypoints), as Algorithm 1 joins them
+    into ``V_k``.
+
     Parameters
     ----------
     keypoint, road : (H, W) float
         Probability masks of the same shape.
+    overpass : (H, W) float or None
+        Overpass/underpass mask; None (SAM-Road, and models without the head): no overpass set.
     t_k, t_r, d_k, d_r : float
         Thresholds and radii in pixels, as in :func:`coupled_nms`.
+    t_o : float or None
+        Overpass threshold; None means ``t_k``.
     per_mask_nms : bool
         True (default) runs the per-mask NMS the code intends. SAM-Road's released inference
         passes uint8 masks (0-255) to ``nms_points``, whose "scores > 1 are never suppressed" rule
@@ -369,7 +380,8 @@ def plain_nms(
     Returns
     -------
     Vertices
-        Keypoint vertices then road vertices (kinds ``KEYPOINT`` and ``ROAD``), pixel centres.
+        Keypoint, overpass, then road vertices (kinds ``KEYPOINT``, ``OVERPASS``, ``ROAD``),
+        pixel centres.
     """
     k = _check_mask("keypoint", keypoint)
     r = _check_mask("road", road, k.shape)
@@ -377,15 +389,24 @@ def plain_nms(
     d_r = _check_radius("d_r", d_r)
     kp, kp_s = mask_candidates(k, threshold=t_k)
     rd, rd_s = mask_candidates(r, threshold=t_r)
+    if overpass is None:
+        ov, ov_s = np.zeros((0, 2)), np.zeros(0, dtype=np.float32)
+    else:
+        o = _check_mask("overpass", overpass, k.shape)
+        ov, ov_s = mask_candidates(o, threshold=t_k if t_o is None else t_o)
     if per_mask_nms:
         ki = _nms(kp, kp_s, d_k, inclusive=True)
+        oi = _nms(ov, ov_s, d_k, inclusive=True)
         ri = _nms(rd, rd_s, d_r, inclusive=True)
     else:
-        ki, ri = _descending(kp_s), _descending(rd_s)
-    pts = np.concatenate([kp[ki], rd[ri]])
-    sc = np.concatenate([kp_s[ki], rd_s[ri]])
-    kind = np.repeat(np.array([KEYPOINT, ROAD], dtype=np.int8), [len(ki), len(ri)])
-    # Priority 1 / 0 with a stable order: keypoints first, each set in the order kept above.
+        ki, oi, ri = _descending(kp_s), _descending(ov_s), _descending(rd_s)
+    pts = np.concatenate([kp[ki], ov[oi], rd[ri]])
+    sc = np.concatenate([kp_s[ki], ov_s[oi], rd_s[ri]])
+    kind = np.repeat(
+        np.array([KEYPOINT, OVERPASS, ROAD], dtype=np.int8), [len(ki), len(oi), len(ri)]
+    )
+    # Priority 1 / 0 with a stable order: keypoints (then overpass points) first, each set in the
+    # order kept above.
     keep = grid_greedy_nms(pts[:, 0], pts[:, 1], np.arange(len(pts)), d_r, inclusive=True)
     keep = np.sort(keep)
     return Vertices(pts[keep], sc[keep], kind[keep])

@@ -7,6 +7,8 @@ Native, deterministic re-implementations of the field's reference evaluators (SP
 * :func:`apls` - APLS, ``variant="sat2graph"`` (what City-scale / Global-scale papers report) or
   ``variant="cosmiq"`` (SpaceNet's official scorer). Never mix the two in one table;
 * :func:`pixel_scores` / :func:`cldice` - IoU, precision, recall, F1 and clDice of masks;
+* :class:`PRCurve` / :func:`best_f1_threshold` - binned precision-recall curves and the
+  threshold of their best F1 (SAM-Road's threshold selection);
 * :mod:`.matching` - TOPO's line matching (distance + angle, nearest or Hopcroft-Karp) in metres,
   for comparing two networks edge by edge (``l2r diff``);
 * :mod:`.protocols` / :mod:`.evaluate` - benchmark protocols and per-image evaluation behind
@@ -36,6 +38,7 @@ from linegraph2road.metrics.matching import (
     sample_segments,
 )
 from linegraph2road.metrics.pixel import PixelScores, cldice, pixel_scores
+from linegraph2road.metrics.pr_curve import BestF1, PRCurve, best_f1_threshold
 from linegraph2road.metrics.topo import TopoResult, topo
 
 __all__ = [
@@ -43,12 +46,15 @@ __all__ = [
     "GEOMETRY_VERTEX_KEY",
     "AplsParameterError",
     "AplsResult",
+    "BestF1",
     "LineSamples",
+    "PRCurve",
     "PixelScores",
     "TopoResult",
     "apls",
     "apls_cosmiq",
     "apls_sat2graph",
+    "best_f1_threshold",
     "betti_errors",
     "betti_numbers",
     "cldice",

@@ -52,7 +52,7 @@ from linegraph2road.parallel import (
     file_sha256,
 )
 from linegraph2road.pipelines.batch import fingerprint, options_record
-from linegraph2road.pipelines.options import ExtractOptions
+from linegraph2road.pipelines.options import ExtractOptions, resolve_thresholds
 
 __all__ = ["ChunkedRun", "run_extract_chunked"]
 
@@ -168,7 +168,7 @@ def run_extract_chunked(
     TaskFailedError
         A chunk failed (the others are kept: re-run to finish).
     """
-    from linegraph2road.frontends.checkpoint import checkpoint_kind
+    from linegraph2road.frontends.checkpoint import checkpoint_kind, checkpoint_thresholds
     from linegraph2road.model import read_architecture
     from linegraph2road.pipelines.extract import NO_CHECKPOINT_MESSAGE
     from linegraph2road.pipelines.segment import load_model_gsd
@@ -186,6 +186,11 @@ def run_extract_chunked(
         )
     if options.tta:
         raise ParameterError("--tta applies to segmentation-only front-ends, not to --chunk")
+    if options.nms != "coupled":
+        raise ParameterError(
+            f"--nms {options.nms} decides vertices on the whole stitched masks, so it cannot run "
+            "in chunks; drop --chunk or use the default coupled NMS"
+        )
     if options.checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
     if checkpoint_kind(options.checkpoint) != "model":
@@ -194,14 +199,18 @@ def run_extract_chunked(
             "a segmentation-only front-end: run `l2r segment` on the raster instead"
         )
     window = int(read_architecture(options.checkpoint)["frontend"]["window_size"])
-    params = method_params(options)
     said: list[str] = []
     gsd = load_model_gsd(options.checkpoint, options.gsd, said.append)
+    thresholds, line = resolve_thresholds(options, checkpoint_thresholds(options.checkpoint))
+    said.append(line)
+    # the resolved thresholds travel in the options, so every worker uses exactly these
+    options = dataclasses.replace(options, **thresholds)
+    params = method_params(options)
     with RasterSource(image, gsd=gsd) as source:
         shape, georef, notes = source.shape, source.georef, list(source.notes)
-    check_window_count(shape, window=window, n=options.windows)
+    check_window_count(shape, window=window, n=options.windows, layout=options.layout)
     plan = plan_chunks(
-        shape, window=window, chunk=chunk, n_windows=options.windows,
+        shape, window=window, chunk=chunk, n_windows=options.windows, layout=options.layout,
         d_nei=params["d_nei"], d_r=params["d_r"], d_k=params["d_k"],
     )  # fmt: skip
     sha = file_sha256(options.checkpoint)

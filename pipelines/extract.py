@@ -24,7 +24,7 @@ import torch
 
 from linegraph2road.errors import FormatError, ParameterError
 from linegraph2road.frontends import MASK_NAMES, SamFrontend, load_sam_checkpoint
-from linegraph2road.frontends.checkpoint import checkpoint_kind
+from linegraph2road.frontends.checkpoint import checkpoint_kind, checkpoint_thresholds
 from linegraph2road.graph import RoadGraph
 from linegraph2road.inference import ExtractResult, RasterSource, extract_graph
 from linegraph2road.inference.segment import SegmentResult, check_image_size
@@ -34,7 +34,7 @@ from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
 from linegraph2road.model import LineGraph2Road, load_checkpoint
 from linegraph2road.parallel.cache import cached_model
-from linegraph2road.pipelines.options import ExtractOptions
+from linegraph2road.pipelines.options import ExtractOptions, resolve_thresholds
 from linegraph2road.pipelines.segment import (
     check_frontend_name,
     check_segment_windows,
@@ -126,7 +126,7 @@ def load_extract_model(
     -------
     (LineGraph2Road, str)
         Model on the CPU in eval mode; ``"l2r checkpoint model.safetensors (sam/vit_b, window
-        512); encoder initialised from sam_vit_b_01ec64.pth"``.
+        512, overpass variant); encoder initialised from sam_vit_b_01ec64.pth"``.
 
     Raises
     ------
@@ -141,7 +141,7 @@ def load_extract_model(
     arch = model.describe()["frontend"]
     text = (
         f"l2r checkpoint {Path(checkpoint).name} ({arch.get('frontend')}/{arch.get('size')}, "
-        f"window {arch.get('window_size')})"
+        f"window {arch.get('window_size')}, {model.variant} variant)"
     )
     origin = _find_key(config, "sam_checkpoint")
     text += f"; encoder initialised from {Path(str(origin)).name}" if origin else ""
@@ -273,32 +273,40 @@ def run_extract(
     check_frontend_name(checkpoint_frontend_name(model.frontend), options.frontend, checkpoint)
     said: list[str] = []  # said once the image opened: a bad image stays a one-line error
     gsd = load_model_gsd(checkpoint, options.gsd, said.append)
+    thresholds, line = resolve_thresholds(options, checkpoint_thresholds(checkpoint))
+    said.append(line)
     with RasterSource(image, gsd=gsd) as source:
-        check_window_count(source.shape, window=model.window_size, n=options.windows)
+        check_window_count(
+            source.shape, window=model.window_size, n=options.windows, layout=options.layout
+        )
         echo(f"weights: {weights}")
         for line in said:
             echo(line)
         model.to(dev)
         for note in source.notes:
             echo(f"note: {note}")
+        per_axis = "default" if options.windows is None else options.windows
         echo(
             f"extracting {source.shape[1]} x {source.shape[0]} px at {gsd:g} m/px on {dev} "
-            f"({prec}), {'auto' if options.windows is None else options.windows} windows per axis"
+            f"({prec}), {options.layout} window layout ({per_axis} windows per axis), "
+            f"{options.nms} NMS"
         )
         result = extract_graph(
             model,
             source,
             n_windows=options.windows,
+            layout=options.layout,
+            nms=options.nms,
             device=dev,
             precision=prec,
             keep_masks=options.save_masks is not None,
             progress=options.progress,
-            **options.thresholds(),
+            **{**options.thresholds(), **thresholds},
         )
         georef = source.georef
     start = time.perf_counter()
     if options.save_masks is not None and result.masks is not None:
-        _write_masks(options.save_masks, image, result.masks, (0, 1, 2), georef)
+        _write_masks(options.save_masks, image, result.masks, model.trained_channels, georef)
     write_graph(result.graph, output, fmt)
     timings = {**result.timings, "write": time.perf_counter() - start}
     t, st = result.timings, result.stats

@@ -11,6 +11,14 @@ writes labels at the model's GSD, ``l2r train`` stores it). :func:`model_gsd` pi
 image is resampled to: ``gsd`` when given (with a warning when it differs from the trained one:
 roads then have another width in pixels than the model learned), else the checkpoint's, else
 1 m/px (older checkpoints that record none, said in a note).
+
+Thresholds
+----------
+A checkpoint records the keypoint, road and topology thresholds of the topology method
+(:func:`~linegraph2road.frontends.checkpoint.checkpoint_thresholds`: selected by ``l2r train``'s
+validation or ``l2r thresholds``, else its training config's). :func:`resolve_thresholds` picks
+each one: ``--t-k`` / ``--t-r`` / ``--t-topo`` when given, else the checkpoint's, else
+:data:`DEFAULT_THRESHOLDS`, and says which it used.
 """
 
 from __future__ import annotations
@@ -25,11 +33,15 @@ from linegraph2road.errors import ParameterError
 
 __all__ = [
     "DEFAULT_GSD",
+    "DEFAULT_THRESHOLDS",
+    "NMS_MODES",
     "PRECISIONS",
+    "WINDOW_LAYOUTS",
     "ExtractOptions",
     "ModelOptions",
     "SegmentOptions",
     "model_gsd",
+    "resolve_thresholds",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -38,6 +50,14 @@ PathLike = str | os.PathLike[str]
 DEFAULT_GSD = 1.0
 #: Network precisions.
 PRECISIONS = ("fp32", "bf16")
+#: Thresholds when neither the user nor the checkpoint gives them: SAM-Road's City-scale values
+#: (SPEC.md "Model"; nms.DEFAULT_T_K / DEFAULT_T_R and extract_graph's t_topo, a test checks).
+DEFAULT_THRESHOLDS = {"t_k": 0.248, "t_r": 0.364, "t_topo": 0.5}
+#: Window layouts of ``l2r extract`` (:mod:`linegraph2road.inference.windows`; spelled out here
+#: so that building options does not import torch, a test keeps them equal).
+WINDOW_LAYOUTS = ("auto", "sam-road")
+#: Vertex extraction of ``l2r extract`` (:data:`linegraph2road.inference.extract.NMS_MODES`).
+NMS_MODES = ("coupled", "plain")
 #: Relative GSD difference below which a requested GSD counts as the trained one.
 GSD_WARN_TOLERANCE = 0.01
 
@@ -132,8 +152,9 @@ class ExtractOptions(ModelOptions):
     save_masks : str or None
         Folder for the probability GeoTIFFs.
     t_k, t_r, t_topo : float or None
-        Keypoint, road and topology thresholds (topology method); None = the defaults
-        (SAM-Road's City-scale values 0.248, 0.364, 0.5).
+        Keypoint, road and topology thresholds (topology method); None = the checkpoint's
+        (selected on validation tiles), else :data:`DEFAULT_THRESHOLDS` (SAM-Road's City-scale
+        0.248, 0.364, 0.5); see :func:`resolve_thresholds`.
     d_k, d_r, d_nei : float or None
         NMS radii and candidate radius, px; None = 8, 16, 64.
     road_threshold : float
@@ -143,6 +164,14 @@ class ExtractOptions(ModelOptions):
         (``min_spur_length``...).
     tta : bool
         mask2graph method: 8-flip test-time augmentation.
+    layout : {"auto", "sam-road"}
+        Topology method: the window layout. ``"auto"`` (default): the fewest windows with
+        overlap > d_nei (5 x 5 on 2048 px; ``windows`` overrides the count). ``"sam-road"``:
+        SAM-Road's layout behind the paper's City-scale / Global-scale numbers, 16 x 16 windows
+        (``windows`` overrides the 16) with a 64 px uncovered margin.
+    nms : {"coupled", "plain"}
+        Topology method: the paper's coupled NMS (Algorithm 1, default) or SAM-Road's plain
+        NMS (the "w/ NMS" rows of Table 4; memory grows with the image area).
     """
 
     sam_checkpoint: str | None = None
@@ -157,9 +186,17 @@ class ExtractOptions(ModelOptions):
     road_threshold: float = 0.5
     mask2graph: Mapping[str, Any] = field(default_factory=dict)
     tta: bool = False
+    layout: str = "auto"
+    nms: str = "coupled"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.layout not in WINDOW_LAYOUTS:
+            raise ParameterError(
+                f"layout must be one of {', '.join(WINDOW_LAYOUTS)}, got {self.layout!r}"
+            )
+        if self.nms not in NMS_MODES:
+            raise ParameterError(f"nms must be one of {', '.join(NMS_MODES)}, got {self.nms!r}")
         for name in ("t_k", "t_r", "t_topo"):
             _unit_interval(f"--{name.replace('_', '-')}", getattr(self, name))
         _unit_interval("--road-threshold", self.road_threshold)
@@ -205,3 +242,40 @@ def model_gsd(
             "trained at: roads will look wider or narrower than it learned, and fewer may be found"
         )
     return float(requested)
+
+
+def resolve_thresholds(
+    options: ExtractOptions, stored: Mapping[str, Any] | None
+) -> tuple[dict[str, float], str]:
+    """The keypoint, road and topology thresholds an extraction uses, and where each came from.
+
+    Parameters
+    ----------
+    options : ExtractOptions
+        ``t_k``, ``t_r``, ``t_topo``: None = not given.
+    stored : mapping or None
+        :func:`~linegraph2road.frontends.checkpoint.checkpoint_thresholds` of the checkpoint
+        (``t_k``, ``t_r``, ``t_topo``, ``source``), or None.
+
+    Returns
+    -------
+    (dict, str)
+        ``{"t_k", "t_r", "t_topo"}`` and one line for the user, e.g. ``"thresholds: t_k 0.195,
+        t_r 0.341 (checkpoint: selected on 12 tile(s), 48 window(s), best F1); t_topo 0.6
+        (--t-topo)"``.
+    """
+    values: dict[str, float] = {}
+    origin: dict[str, str] = {}
+    for name, default in DEFAULT_THRESHOLDS.items():
+        given = getattr(options, name)
+        if given is not None:
+            values[name], origin[name] = float(given), f"--{name.replace('_', '-')}"
+        elif stored is not None and stored.get(name) is not None:
+            values[name], origin[name] = float(stored[name]), f"checkpoint: {stored['source']}"
+        else:
+            values[name], origin[name] = default, "defaults: SAM-Road's City-scale values"
+    groups: dict[str, list[str]] = {}
+    for name, where in origin.items():
+        groups.setdefault(where, []).append(f"{name} {values[name]:g}")
+    line = "; ".join(f"{', '.join(v)} ({where})" for where, v in groups.items())
+    return values, f"thresholds: {line}"

@@ -109,6 +109,7 @@ def train(
             frontend=m.frontend,
             window_size=m.window_size,
             sam_checkpoint=m.sam_checkpoint,
+            overpass=m.overpass,
             **m.head,
         )
         crop = cfg.data.crop if cfg.data.crop is not None else m.window_size
@@ -132,7 +133,10 @@ def train(
                 d_r=v.d_r,
                 d_nei=v.d_nei,
                 n_windows=v.n_windows,
+                layout=v.layout,
+                nms=v.nms,
                 apls_small_tiles=v.apls_small_tiles,
+                select_thresholds=v.select_thresholds,
                 device=device,
                 precision="bf16" if amp is not None else "fp32",
                 echo=echo if ctx.is_main else None,
@@ -168,7 +172,8 @@ def train(
             if echo is not None:
                 where = f"{ctx.world_size} processes" if ctx.distributed else str(device)
                 echo(
-                    f"training {m.frontend}/{m.size} ({model.weights_description}) on "
+                    f"training {m.frontend}/{m.size} {model.variant} "
+                    f"({model.weights_description}) on "
                     f"{len(train_tiles)} tile(s), {len(val_tiles)} validation tile(s), {where}, "
                     f"{'bf16' if amp is not None else 'fp32'}"
                     + (f"; resuming at step {trainer.step}" if resume else "")

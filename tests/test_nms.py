@@ -285,20 +285,24 @@ def test_plain_nms_merges_with_keypoint_priority_and_inclusive_radius() -> None:
     np.testing.assert_array_equal(v2.kind, [KEYPOINT, ROAD, ROAD])
 
 
-@given(seed=st.integers(0, 2**32 - 1))
+@given(seed=st.integers(0, 2**32 - 1), with_overpass=st.booleans())
 @settings(max_examples=15, deadline=None)
-def test_plain_nms_equals_oracle(seed: int) -> None:
-    kp, road, _ = _random_masks(seed, 24, 24, 10)
+def test_plain_nms_equals_oracle(seed: int, with_overpass: bool) -> None:
+    kp, road, ov = _random_masks(seed, 24, 24, 10)
     t_k, t_r, d_k, d_r = 0.3, 0.2, 3.0, 6.0
-    v = plain_nms(kp, road, t_k=t_k, t_r=t_r, d_k=d_k, d_r=d_r)
+    v = plain_nms(kp, road, ov if with_overpass else None, t_k=t_k, t_r=t_r, d_k=d_k, d_r=d_r)
     k, ks = _candidates(kp, t_k)
+    o, os_ = _candidates(ov, t_k) if with_overpass else (np.zeros((0, 2)), np.zeros(0))
     r, rs = _candidates(road, t_r)
     k = k[_greedy(k, ks, d_k, inclusive=True)]
+    o = o[_greedy(o, os_, d_k, inclusive=True)]
     r = r[_greedy(r, rs, d_r, inclusive=True)]
-    both = np.concatenate([k, r]).reshape(-1, 2)
-    prio = np.r_[np.ones(len(k)), np.zeros(len(r))]
+    both = np.concatenate([k, o, r]).reshape(-1, 2)
+    prio = np.r_[np.ones(len(k) + len(o)), np.zeros(len(r))]  # keypoints, then overpass points
     keep = sorted(_greedy(both, prio, d_r, inclusive=True))
     np.testing.assert_array_equal(v.points, both[keep])
+    kinds = np.repeat([KEYPOINT, OVERPASS, ROAD], [len(k), len(o), len(r)])
+    np.testing.assert_array_equal(v.kind, kinds[keep])
 
 
 def test_nms_points_large_float32_scores_with_ties_and_signed_zeros() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linegraph2road.frontends.checkpoint import checkpoint_gsd
+from linegraph2road.frontends.checkpoint import checkpoint_gsd, checkpoint_thresholds
 from linegraph2road.io import read_graph
 from linegraph2road.io.raster import read_georef
 
@@ -58,8 +58,11 @@ def test_readme_quick_start_literally(tmp_path: Path, fixtures_dir: Path) -> Non
     assert manifest["complete"] and manifest["gsd"] == 1.0
     ckpt = work / "runs/smoke/checkpoints/last.safetensors"
     assert checkpoint_gsd(ckpt) == 1.0  # the labels' GSD travelled into the checkpoint
+    stored = checkpoint_thresholds(ckpt)  # tiny_cpu validates every 10 epochs and selects
+    assert stored is not None and stored["source"].startswith("selected on 1 tile(s)")
+    assert "thresholds: t_k" in run.stderr and "(checkpoint: selected on 1 tile(s)" in run.stderr
 
-    # roads found at the default thresholds, on the tile (lon/lat inside its bounds)
+    # roads found at the thresholds the validation selected, on the tile (lon/lat inside it)
     graph = read_graph(work / "vegas_roads.geojson")
     assert graph.num_edges > 0, run.stderr[-2000:]
     tile = fixtures_dir / "spacenet_vegas/RGB-PanSharpen_AOI_2_Vegas_img0.tif"

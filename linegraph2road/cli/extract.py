@@ -16,6 +16,7 @@ from linegraph2road.cli.options import (
     progress_option,
 )
 from linegraph2road.io import GRAPH_FORMATS
+from linegraph2road.pipelines.options import NMS_MODES, WINDOW_LAYOUTS
 
 
 @click.command(
@@ -24,6 +25,7 @@ Examples:
   l2r extract region_9_sat.tif -o region_9.geojson --checkpoint runs/cityscale/best.safetensors
   l2r extract big_mosaic.tif -o roads.graphml --checkpoint model.safetensors --device cuda
   l2r extract tile.png -o tile.p --format cityscale --checkpoint model.safetensors --windows 5
+  l2r extract region_9_sat.png -o region_9.p --checkpoint cs.safetensors --layout sam-road
   l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
   l2r extract scene.tif -o roads.gpkg --frontend nl-linknet --checkpoint nl34.safetensors --tta
 
@@ -73,7 +75,25 @@ experts.yaml) through mask2graph on their road mask.
     "--windows",
     type=click.IntRange(min=1),
     default=None,
-    help="Windows per axis (default: fewest with overlap > d_nei; 5 x 5 for 2048 px).",
+    help="Windows per axis (default: the layout's; auto: fewest with overlap > d_nei, 5 x 5 for "
+    "2048 px; sam-road: 16).",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(WINDOW_LAYOUTS),
+    default="auto",
+    show_default=True,
+    help="Window layout. auto: the paper's fast layout (5 x 5 on a 2048 tile, appendix G). "
+    "sam-road: SAM-Road's, behind the paper's City-scale/Global-scale numbers (16 x 16 with a "
+    "64 px uncovered margin; about 10x the windows).",
+)
+@click.option(
+    "--nms",
+    type=click.Choice(NMS_MODES),
+    default="coupled",
+    show_default=True,
+    help="Vertex extraction. coupled: the paper's coupled NMS (Algorithm 1). plain: SAM-Road's "
+    "separate-then-merge NMS, for the paper's Table 4 ablation (holds the whole image's masks).",
 )
 @gsd_option
 @device_option
@@ -91,9 +111,25 @@ experts.yaml) through mask2graph on their road mask.
     metavar="DIR",
     help="Also write keypoint/road/overpass probability GeoTIFFs to DIR.",
 )
-@click.option("--t-topo", type=float, default=None, help="Edge threshold [default: 0.5].")
-@click.option("--t-k", type=float, default=None, help="Keypoint threshold [default: 0.248].")
-@click.option("--t-r", type=float, default=None, help="Road threshold [default: 0.364].")
+@click.option(
+    "--t-topo",
+    type=float,
+    default=None,
+    help="Edge threshold [default: the checkpoint's (selected by l2r train / l2r thresholds), "
+    "else 0.5].",
+)
+@click.option(
+    "--t-k",
+    type=float,
+    default=None,
+    help="Keypoint threshold [default: the checkpoint's, else 0.248].",
+)
+@click.option(
+    "--t-r",
+    type=float,
+    default=None,
+    help="Road threshold [default: the checkpoint's, else 0.364].",
+)
 @click.option("--d-k", type=float, default=None, help="Keypoint NMS radius, px [default: 8].")
 @click.option("--d-r", type=float, default=None, help="Road NMS radius, px [default: 16].")
 @click.option("--d-nei", type=float, default=None, help="Candidate-edge radius, px [default: 64].")
@@ -135,6 +171,8 @@ def extract(
     sam_checkpoint: str | None,
     out_format: str | None,
     windows: int | None,
+    layout: str,
+    nms: str,
     gsd: float | None,
     device: str,
     precision: str | None,
@@ -189,6 +227,8 @@ def extract(
         road_threshold=road_threshold,
         mask2graph={"min_spur_length": min_spur_length},
         tta=tta,
+        layout=layout,
+        nms=nms,
     )
     parallel = parallel_from(workers, scheduler, threads, progress)
     from linegraph2road.pipelines.batch import is_many, run_batch

@@ -27,6 +27,7 @@ def _register() -> None:
     from linegraph2road.cli.mask2graph import mask2graph
     from linegraph2road.cli.prep import prep
     from linegraph2road.cli.segment import segment
+    from linegraph2road.cli.thresholds import thresholds
     from linegraph2road.cli.train import train
 
     commands = (
@@ -40,6 +41,7 @@ def _register() -> None:
         mask2graph,
         prep,
         segment,
+        thresholds,
         train,
     )
     for command in commands:

@@ -69,6 +69,13 @@ device_option = click.option(
     help="auto (CUDA when available), cpu, cuda or cuda:N.",
 )
 
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["bf16", "fp32"]),
+    default=None,
+    help="Network precision (default: bf16 on CUDA, fp32 on CPU).",
+)
+
 progress_option = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
 )

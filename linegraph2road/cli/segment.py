@@ -12,6 +12,7 @@ from linegraph2road.cli.options import (
     gsd_option,
     parallel_from,
     parallel_options,
+    precision_option,
     progress_option,
 )
 
@@ -63,12 +64,7 @@ masks).
 )
 @gsd_option
 @device_option
-@click.option(
-    "--precision",
-    type=click.Choice(["bf16", "fp32"]),
-    default=None,
-    help="Network precision (default: bf16 on CUDA, fp32 on CPU).",
-)
+@precision_option
 @click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations (NL-LinkNet's TTA).")
 @click.option(
     "--tta-scales",

@@ -10,8 +10,21 @@ top-level ``segment_anything`` package (see :mod:`~linegraph2road.frontends._sam
 
 from __future__ import annotations
 
-from linegraph2road.frontends.base import MASK_NAMES, CheckpointError, FrontendOutput, MaskFrontend
-from linegraph2road.frontends.registry import FRONTENDS, SAM_SIZES, build_frontend
+from linegraph2road.frontends.base import (
+    ABSENT_LOGIT,
+    MASK_NAMES,
+    VARIANTS,
+    CheckpointError,
+    FrontendOutput,
+    MaskFrontend,
+    variant_of,
+)
+from linegraph2road.frontends.registry import (
+    FRONTENDS,
+    SAM_SIZES,
+    build_frontend,
+    normalize_description,
+)
 from linegraph2road.frontends.sam import (
     SamCheckpointInfo,
     SamFrontend,
@@ -20,9 +33,11 @@ from linegraph2road.frontends.sam import (
 )
 
 __all__ = [
+    "ABSENT_LOGIT",
     "FRONTENDS",
     "MASK_NAMES",
     "SAM_SIZES",
+    "VARIANTS",
     "CheckpointError",
     "FrontendOutput",
     "MaskFrontend",
@@ -31,4 +46,6 @@ __all__ = [
     "SamSpec",
     "build_frontend",
     "load_sam_checkpoint",
+    "normalize_description",
+    "variant_of",
 ]

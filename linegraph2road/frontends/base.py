@@ -43,10 +43,34 @@ from torch import nn
 
 from linegraph2road.errors import CheckpointError, ParameterError
 
-__all__ = ["MASK_NAMES", "CheckpointError", "FrontendOutput", "MaskFrontend"]
+__all__ = [
+    "ABSENT_LOGIT",
+    "MASK_NAMES",
+    "VARIANTS",
+    "CheckpointError",
+    "FrontendOutput",
+    "MaskFrontend",
+    "variant_of",
+]
 
 #: Output channels of every front-end, in order.
 MASK_NAMES: tuple[str, ...] = ("keypoint", "road", "overpass")
+#: Logit of a mask channel a front-end does not predict (probability ~2e-9: "none"): the
+#: overpass channel of the non-overpass variant, keypoint and overpass of road-only models.
+ABSENT_LOGIT = -20.0
+#: Model variants by the mask channels they predict (:attr:`MaskFrontend.trained_channels`):
+#: the paper's "Ours w/ Overpass", "Ours" (no overpass head; Tables 1-3) and the segmentation
+#: papers' road-only models.
+VARIANTS: dict[tuple[int, ...], str] = {
+    (0, 1, 2): "overpass",
+    (0, 1): "no-overpass",
+    (1,): "road-only",
+}
+
+
+def variant_of(trained_channels: tuple[int, ...] | list[int]) -> str:
+    """The :data:`VARIANTS` name of a front-end's ``trained_channels``."""
+    return VARIANTS.get(tuple(trained_channels), "channels " + ",".join(map(str, trained_channels)))
 
 
 class FrontendOutput(NamedTuple):
@@ -87,8 +111,9 @@ class MaskFrontend(nn.Module, abc.ABC):
     weights_description : str
         Human-readable origin of the current weights.
     trained_channels : tuple of int
-        Mask channels the model predicts: ``(0, 1, 2)``, or ``(1,)`` for road-only models (the
-        segmentation papers' task), whose other channels hold a constant "absent" logit.
+        Mask channels the model predicts: ``(0, 1, 2)``; ``(0, 1)`` for the non-overpass variant
+        (paper Tables 1-3, "Ours"); ``(1,)`` for road-only models (the segmentation papers'
+        task). The other channels hold the constant :data:`ABSENT_LOGIT`.
     """
 
     mask_names: tuple[str, ...] = MASK_NAMES

@@ -20,6 +20,7 @@ tells the three kinds of l2r checkpoint apart from the metadata alone.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from linegraph2road.errors import CheckpointError, InputFileError, ParameterError
-from linegraph2road.frontends.base import MaskFrontend
+from linegraph2road.frontends.base import MaskFrontend, variant_of
 from linegraph2road.frontends.experts.checkpoint import (
     EXPERTS_FORMAT,
     load_experts,
@@ -48,6 +49,8 @@ __all__ = [
     "FrontendCheckpoint",
     "checkpoint_gsd",
     "checkpoint_kind",
+    "checkpoint_thresholds",
+    "checkpoint_variant",
     "frontend_from_description",
     "load_frontend",
     "save_frontend",
@@ -142,6 +145,96 @@ def checkpoint_gsd(path: str | os.PathLike[str]) -> float | None:
     return value if value is not None and value > 0 else None
 
 
+#: The topology method's thresholds, as checkpoints record them.
+THRESHOLD_KEYS = ("t_k", "t_r", "t_topo")
+
+
+def _threshold_values(record: Any) -> dict[str, float] | None:
+    if not isinstance(record, dict):
+        return None
+    try:
+        values = {k: float(record[k]) for k in THRESHOLD_KEYS}
+    except (KeyError, TypeError, ValueError):
+        return None
+    ok = all(math.isfinite(v) and 0.0 <= v < 1.0 for v in values.values())
+    return values if ok else None
+
+
+def checkpoint_thresholds(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The keypoint, road and topology thresholds a checkpoint of any kind records.
+
+    ``l2r train`` stores the thresholds its validation selected (SAM-Road's best-F1 rule) under
+    ``thresholds`` in the config metadata, and ``l2r thresholds`` re-selects them; a checkpoint
+    without a selection falls back to the thresholds its training config validated with
+    (``validation.t_k``, ``t_r``, ``t_topo``: the SpaceNet config's 0.195 / 0.341 / 0.705, say).
+
+    Returns
+    -------
+    dict or None
+        ``{"t_k", "t_r", "t_topo"}`` floats, ``"source"`` (a phrase saying where they come
+        from) and ``"record"`` (the stored selection, or None); None when the checkpoint records
+        neither (older checkpoints, segmentation-only ones).
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        Missing, unreadable, not an l2r checkpoint, or damaged config metadata.
+    """
+    config = training_config(path)
+    record = config.get("thresholds")
+    values = _threshold_values(record)
+    if values is not None and isinstance(record, dict):
+        where = f"{record.get('tiles', '?')} tile(s), {record.get('windows', '?')} window(s)"
+        return {**values, "source": f"selected on {where}, best F1", "record": record}
+    values = _threshold_values(config.get("validation"))
+    if values is not None:
+        return {**values, "source": "the training config's validation thresholds", "record": None}
+    return None
+
+
+def _architecture(path: Path) -> dict[str, Any]:
+    try:
+        arch = json.loads(_metadata(path)["architecture"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path.name} has damaged architecture metadata ({e})") from e
+    if not isinstance(arch, dict):
+        raise CheckpointError(f"{path.name} has damaged architecture metadata")
+    return arch
+
+
+def checkpoint_variant(path: str | os.PathLike[str]) -> str:
+    """The model variant a checkpoint of any kind holds (:data:`~.base.VARIANTS`).
+
+    ``"overpass"`` (keypoint, road and overpass heads: the paper's "Ours w/ Overpass"),
+    ``"no-overpass"`` (keypoint and road: "Ours", the ablation baseline) or ``"road-only"``
+    (segmentation front-ends trained on the road mask alone). Read from the architecture the
+    checkpoint records: its front-end is rebuilt on the ``meta`` device (no memory, no weights)
+    and its ``trained_channels`` named.
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        Missing, unreadable or damaged checkpoint, or an architecture this version cannot build.
+    """
+    from linegraph2road.frontends.experts.model import parse_size
+
+    path = Path(path)
+    kind = checkpoint_kind(path)
+    try:
+        if kind == "experts":
+            road = parse_size(str(read_experts_config(path)["size"])).expert.out_channels == 1
+            return variant_of((1,) if road else (0, 1, 2))
+        arch = _architecture(path)
+        description = arch.get("frontend", {}) if kind == "model" else arch
+        with torch.device("meta"):
+            frontend = frontend_from_description(dict(description))
+    except (KeyError, TypeError, ValueError, ParameterError) as e:
+        raise CheckpointError(
+            f"{path.name} describes a front-end this version cannot build: {e}"
+        ) from e
+    return variant_of(frontend.trained_channels)
+
+
 def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
     """A fresh (random) front-end of the architecture :meth:`MaskFrontend.describe` gave.
 
@@ -150,6 +243,9 @@ def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
     ParameterError
         A family or size this version cannot build.
     """
+    from linegraph2road.frontends.registry import build_frontend, normalize_description
+
+    description = normalize_description(description)
     name = description.get("frontend")
     size = str(description.get("size"))
     window = int(description.get("window_size", 512))
@@ -164,9 +260,8 @@ def frontend_from_description(description: dict[str, Any]) -> MaskFrontend:
         spec = replace(FCTL_SIZES[size], num_classes=int(description.get("num_classes", 3)))
         frontend = FCtLFrontend(spec=spec, window_size=window)
     else:
-        from linegraph2road.frontends.registry import build_frontend
-
-        frontend = build_frontend(str(name), size, window_size=window)
+        overpass = bool(description.get("overpass", True))
+        frontend = build_frontend(str(name), size, window_size=window, overpass=overpass)
     if frontend.describe() != description:
         raise ParameterError(
             f"this version builds {frontend.describe()} for the stored description {description}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from linegraph2road.errors import ParameterError
 from linegraph2road.frontends.base import MaskFrontend
@@ -25,7 +26,7 @@ from linegraph2road.frontends.nl_linknet.build import build_nl_linknet
 from linegraph2road.frontends.roadgie.build import build_roadgie
 from linegraph2road.frontends.sam import SamFrontend, SamSpec, load_sam_checkpoint
 
-__all__ = ["FRONTENDS", "SAM_SIZES", "build_frontend"]
+__all__ = ["FRONTENDS", "SAM_SIZES", "build_frontend", "normalize_description"]
 
 SAM_SIZES: dict[str, SamSpec] = {
     "vit_b": SamSpec(
@@ -62,10 +63,12 @@ SAM_SIZES: dict[str, SamSpec] = {
 }
 
 
-def _build_sam(size: str, window_size: int, checkpoint: str | Path | None) -> MaskFrontend:
+def _build_sam(
+    size: str, window_size: int, checkpoint: str | Path | None, *, overpass: bool = True
+) -> MaskFrontend:
     if size not in SAM_SIZES:
         raise ParameterError(f"unknown SAM size {size!r}; choose one of {sorted(SAM_SIZES)}")
-    frontend = SamFrontend(spec=SAM_SIZES[size], window_size=window_size)
+    frontend = SamFrontend(spec=SAM_SIZES[size], window_size=window_size, overpass=overpass)
     if checkpoint is not None:
         load_sam_checkpoint(frontend, checkpoint)
     return frontend
@@ -87,6 +90,7 @@ def build_frontend(
     *,
     window_size: int = 512,
     checkpoint: str | Path | None = None,
+    overpass: bool = True,
 ) -> MaskFrontend:
     """Build a mask front-end by name and size.
 
@@ -101,6 +105,9 @@ def build_frontend(
     checkpoint : str, Path or None
         Pre-trained weights of the family's own format (SAM: an official ``.pth``); None = random
         initialisation, which ``weights_description`` then says.
+    overpass : bool
+        False builds the paper's non-overpass variant (keypoint and road heads only; SAM
+        front-ends, whose 3-output decoder the paper describes).
 
     Returns
     -------
@@ -109,4 +116,23 @@ def build_frontend(
     """
     if name not in FRONTENDS:
         raise ParameterError(f"unknown front-end {name!r}; choose one of {sorted(FRONTENDS)}")
+    if name == "sam":
+        return _build_sam(size, window_size, checkpoint, overpass=overpass)
+    if not overpass:
+        raise ParameterError(
+            f"the non-overpass variant (model.overpass: false) is built for the SAM front-end; "
+            f"{name!r} sets its mask outputs with its own size or mask_channels"
+        )
     return FRONTENDS[name](size, window_size, checkpoint)
+
+
+def normalize_description(description: dict[str, Any]) -> dict[str, Any]:
+    """A stored front-end description with the keys older checkpoints do not hold filled in.
+
+    SAM descriptions gained ``overpass`` (the variant) after the first checkpoints were written;
+    a description without it is the 3-output model (``overpass: True``). Returns a new dict.
+    """
+    out = dict(description)
+    if out.get("frontend") == "sam":
+        out.setdefault("overpass", True)
+    return out

@@ -18,6 +18,11 @@ Architecture
   but unused; their parameters are frozen so DDP needs no ``find_unused_parameters``. The two
   prompt-encoder tensors a prompt-free decoder consumes (``no_mask_embed``, the PE matrix) are
   kept, frozen like SAM-Road's prompt encoder.
+* **Non-overpass variant** (``overpass=False``; the paper's "Ours" of Tables 1-3, its best
+  SpaceNet model and the ablation baseline): the decoder is built with
+  ``num_multimask_outputs=2`` (keypoint, road), as SAM-Road's ``USE_SAM_DECODER`` path builds
+  it; ``forward`` still returns the three channels of the front-end contract, the overpass one
+  the constant :data:`~.base.ABSENT_LOGIT`, and :attr:`trained_channels` is ``(0, 1)``.
 * **Feature map for edge features**: SAM-Road samples the 256-channel embedding and projects every
   sampled vector with ``Linear(256, 128)``. We apply the same projection as a 1x1 conv *before*
   sampling (identical maths: bilinear sampling and a linear map commute), so the front-end exposes
@@ -31,6 +36,9 @@ Official checkpoints
 ``window / 16``; the relative-position tables of the global-attention blocks, whose length
 ``2 * tokens - 1`` depends on the input size, are resized with the 1-D linear interpolation that
 SAM's ``get_rel_pos`` applies at run time; window-attention tables (``2 * 14 - 1``) are unchanged.
+The non-overpass variant's decoder has one mask token fewer: the official ``mask_tokens`` and
+the IoU head's last layer (4 rows) do not fit its 3 and keep their initialisation, and the
+fourth hypernetwork MLP is not used, as SAM-Road's shape-matched loading does.
 """
 
 from __future__ import annotations
@@ -49,7 +57,12 @@ from torch import nn
 
 from linegraph2road.errors import InputFileError, ParameterError
 from linegraph2road.frontends._sam_import import sam_modeling
-from linegraph2road.frontends.base import CheckpointError, FrontendOutput, MaskFrontend
+from linegraph2road.frontends.base import (
+    ABSENT_LOGIT,
+    CheckpointError,
+    FrontendOutput,
+    MaskFrontend,
+)
 
 __all__ = ["SamCheckpointInfo", "SamFrontend", "SamSpec", "load_sam_checkpoint"]
 
@@ -110,9 +123,12 @@ class SamFrontend(MaskFrontend):
         Size hyper-parameters (``registry.SAM_SIZES["vit_b"]`` for real use).
     window_size : int
         Input window side in pixels (default 512); a multiple of ``spec.patch_size``.
+    overpass : bool
+        True (default): keypoint, road and overpass heads ("Ours w/ Overpass"). False: keypoint
+        and road only, the paper's non-overpass variant (see the module docstring).
     """
 
-    def __init__(self, *, spec: SamSpec, window_size: int = 512) -> None:
+    def __init__(self, *, spec: SamSpec, window_size: int = 512, overpass: bool = True) -> None:
         super().__init__()
         if window_size <= 0 or window_size % spec.patch_size:
             raise ParameterError(
@@ -120,6 +136,8 @@ class SamFrontend(MaskFrontend):
                 f"got {window_size}"
             )
         self.spec = spec
+        self.overpass = bool(overpass)
+        self.trained_channels = (0, 1, 2) if self.overpass else (0, 1)
         self.window_size = int(window_size)
         self.stride = spec.patch_size
         self.feature_dim = spec.feature_dim
@@ -148,7 +166,7 @@ class SamFrontend(MaskFrontend):
                 mlp_dim=spec.decoder_mlp_dim,
                 num_heads=spec.decoder_heads,
             ),
-            num_multimask_outputs=len(self.mask_names),
+            num_multimask_outputs=len(self.trained_channels),
             iou_head_depth=3,
             iou_head_hidden_dim=spec.iou_head_hidden,
         )
@@ -166,8 +184,14 @@ class SamFrontend(MaskFrontend):
         return (p for p in self.image_encoder.parameters() if p.requires_grad)
 
     def describe(self) -> dict[str, object]:
-        """Architecture summary: front-end name, size and window (what a checkpoint must match)."""
-        return {**super().describe(), "frontend": "sam", "size": self.spec.name}
+        """Architecture summary: front-end name, size, window and variant (what a checkpoint
+        must match); ``overpass`` False is the non-overpass variant."""
+        return {
+            **super().describe(),
+            "frontend": "sam",
+            "size": self.spec.name,
+            "overpass": self.overpass,
+        }
 
     def embed(self, image: torch.Tensor) -> torch.Tensor:
         """Encoder output ``(B, neck_dim, H / 16, W / 16)`` for normalised windows."""
@@ -175,7 +199,8 @@ class SamFrontend(MaskFrontend):
         return self.image_encoder(image)
 
     def decode(self, embedding: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """Prompt-free SAM decoding of ``embedding`` to ``(B, 3, *size)`` mask logits."""
+        """Prompt-free SAM decoding of ``embedding`` to ``(B, K, *size)`` mask logits of the
+        trained channels (``K`` = 3, or 2 for the non-overpass variant)."""
         h, w = embedding.shape[-2:]
         image_pe = self.prompt_pe((h, w)).unsqueeze(0).to(embedding.dtype)
         # One empty prompt set, broadcast over the batch by the decoder's attention (this is
@@ -195,6 +220,8 @@ class SamFrontend(MaskFrontend):
         """Masks and features of normalised windows; see :meth:`MaskFrontend.forward`."""
         embedding = self.embed(image)
         masks = self.decode(embedding, (image.shape[-2], image.shape[-1]))
+        if not self.overpass:  # the contract's overpass channel: "none"
+            masks = torch.cat([masks, torch.full_like(masks[:, :1], ABSENT_LOGIT)], dim=1)
         return FrontendOutput(
             masks=masks, features=self.feature_proj(embedding), stride=self.stride
         )
@@ -213,7 +240,8 @@ class SamCheckpointInfo:
     resized : list of str
         Checkpoint names that were interpolated to the window size.
     fresh : list of str
-        Our names that the checkpoint has no counterpart for (keep their initialisation).
+        Our names that the checkpoint has no counterpart for (keep their initialisation):
+        ``feature_proj.*``; for the non-overpass variant also the per-token decoder tensors.
     ignored : list of str
         Checkpoint names not used (the prompt encoder's point/box/mask parts).
     """
@@ -287,6 +315,25 @@ def _resize_rel_pos(table: torch.Tensor, length: int) -> torch.Tensor:
     return resized[0].t().contiguous()
 
 
+#: Decoder tensors with one row per mask token (official: 4 tokens, 3 multimask outputs).
+_TOKEN_ROW_KEYS = (
+    "mask_decoder.mask_tokens.weight",
+    "mask_decoder.iou_prediction_head.layers.2.weight",
+    "mask_decoder.iou_prediction_head.layers.2.bias",
+)
+
+
+def _token_rows(frontend: SamFrontend, key: str, value: torch.Tensor, shape: torch.Size) -> bool:
+    """True for a per-token decoder tensor of the official 3-output layout that the
+    non-overpass variant's 2-output decoder cannot take (one row fewer)."""
+    return (
+        not frontend.overpass
+        and key in _TOKEN_ROW_KEYS
+        and value.shape[1:] == shape[1:]
+        and value.shape[0] == shape[0] + 1
+    )
+
+
 def load_sam_checkpoint(frontend: SamFrontend, path: str | Path) -> SamCheckpointInfo:
     """Load an official SAM checkpoint (e.g. ``sam_vit_b_01ec64.pth``) into ``frontend``.
 
@@ -339,6 +386,8 @@ def load_sam_checkpoint(frontend: SamFrontend, path: str | Path) -> SamCheckpoin
             info.ignored.append(key)
             continue
         shape = own[target].shape
+        if _token_rows(frontend, key, value, shape):
+            continue  # non-overpass variant: one mask token fewer, left fresh as in SAM-Road
         if value.shape != shape and key == "image_encoder.pos_embed":
             value = _resize_pos_embed(value, int(shape[1]))
             info.resized.append(key)
@@ -352,7 +401,9 @@ def load_sam_checkpoint(frontend: SamFrontend, path: str | Path) -> SamCheckpoin
             )
         new[target] = value.to(own[target].dtype)
     info.fresh = sorted(k for k in own if k not in new)
-    missing = [k for k in info.fresh if not k.startswith("feature_proj.")]
+    missing = [
+        k for k in info.fresh if not k.startswith("feature_proj.") and k not in _TOKEN_ROW_KEYS
+    ]
     if missing:
         raise CheckpointError(
             f"SAM checkpoint {path} lacks {len(missing)} tensors the model needs, e.g. {missing[0]}"

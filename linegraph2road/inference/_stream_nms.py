@@ -170,15 +170,28 @@ class StreamingCoupledNMS:
         Keypoint, road and overpass thresholds (pixels ``> t`` are candidates).
     d_k, d_r : float
         Keypoint and road suppression radii in pixels.
+    overpass : bool
+        False: the model has no overpass head (non-overpass variant); its overpass channel is
+        ignored and ``V_k`` holds the keypoints alone (:func:`~linegraph2road.nms.coupled_nms`
+        with ``overpass=None``).
 
     Call :meth:`push` with consecutive row strips, the last one with ``last=True``, then
     :meth:`result`. :attr:`final_rows` says how far down the vertex set is already final.
     """
 
     def __init__(
-        self, *, width: int, t_k: float, t_r: float, t_o: float, d_k: float, d_r: float
+        self,
+        *,
+        width: int,
+        t_k: float,
+        t_r: float,
+        t_o: float,
+        d_k: float,
+        d_r: float,
+        overpass: bool = True,
     ) -> None:
         self.width = int(width)
+        self.overpass = bool(overpass)
         self.thresholds = (t_k, t_o, t_r)  # KEYPOINT, OVERPASS, ROAD order of nms.py
         self.radii = (d_k, d_k, d_r)
         self.pending = [_PointSet.empty() for _ in range(3)]
@@ -210,7 +223,10 @@ class StreamingCoupledNMS:
             raise ValueError("strips must be consecutive rows of the declared width, before last")
         planes = (masks[0], masks[2], masks[1])  # KEYPOINT, OVERPASS, ROAD
         new = []
-        for plane, t in zip(planes, self.thresholds, strict=True):
+        for kind, (plane, t) in enumerate(zip(planes, self.thresholds, strict=True)):
+            if kind == OVERPASS and not self.overpass:
+                new.append(_PointSet.empty())
+                continue
             flat = np.flatnonzero(plane > t)
             new.append(
                 _PointSet(flat + row0 * self.width, plane.reshape(-1)[flat].astype(np.float32))

@@ -161,6 +161,7 @@ def plan_chunks(
     window: int,
     chunk: int,
     n_windows: int | None = None,
+    layout: str = "auto",
     d_nei: float = 64.0,
     d_r: float = 16.0,
     d_k: float = 8.0,
@@ -177,7 +178,9 @@ def plan_chunks(
         Chunk side, pixels (cores are about this size: the axis is split evenly into
         ``ceil(length / chunk)`` parts); at least ``window``.
     n_windows : int or None
-        Windows per axis of the single-process grid (None = the automatic layout).
+        Windows per axis of the single-process grid (None = the layout's default).
+    layout : {"auto", "sam-road"}
+        The single-process window layout (:func:`~.extract.window_layout`).
     d_nei, d_r, d_k : float
         Candidate radius and NMS radii, pixels (they set the margin).
 
@@ -196,7 +199,9 @@ def plan_chunks(
             f"--chunk {chunk} px is smaller than the model's {window} px window; use --chunk of "
             f"at least {window} (thousands of pixels for big rasters, e.g. 8192)"
         )
-    rows, cols = window_layout(shape, window=window, n_windows=n_windows, d_nei=d_nei)
+    rows, cols = window_layout(
+        shape, window=window, n_windows=n_windows, d_nei=d_nei, layout=layout
+    )
     margin = math.ceil(max(d_nei, 4 * max(d_r, d_k)))
     height, width = shape
     row_parts = _axis(height, rows, window, chunk, margin)
@@ -321,9 +326,9 @@ def extract_chunk(
     model.eval()
     try:
         ex = _Extraction(
-            model, view, model.window_size, None, (t_k, t_r, 0.0, d_k, d_r, d_nei), dev,
-            precision, False, batch_size, progress,
-            layout=(rows, cols), scored=lambda r, c: (r, c) in own,
+            model, view, model.window_size, ("auto", None), (t_k, t_r, 0.0, d_k, d_r, d_nei),
+            dev, precision, False, batch_size, progress,
+            grid=(rows, cols), scored=lambda r, c: (r, c) in own,
         )  # fmt: skip
         ex.run_windows()
     finally:

@@ -17,6 +17,11 @@ An edge scored in several windows gets the mean probability; edges above ``t_top
 graph. Memory holds the model, one band of window rows of masks (``3 x (window + overlap) x W``
 float32), the feature maps of windows waiting to be scored, and the vertices: it grows with the
 raster's width, not its area. ``keep_masks=True`` also keeps the whole ``(3, H, W)`` masks.
+
+``nms="plain"`` replaces coupled NMS by SAM-Road's separate-then-merge NMS
+(:func:`~linegraph2road.nms.plain_nms`; the paper's Table 4 ablation). It decides vertices on the
+whole stitched masks (:mod:`._plain_nms`), so it keeps them and every window's features until
+the end: memory then grows with the image area.
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from tqdm import tqdm
 from linegraph2road.candidates import candidate_edges
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
 from linegraph2road.graph import RoadGraph
+from linegraph2road.inference._plain_nms import WholeImagePlainNMS
 from linegraph2road.inference._stitch import BandStitcher, as_source, coverage
 from linegraph2road.inference._stream_nms import StreamingCoupledNMS
-from linegraph2road.inference.windows import window_grid
+from linegraph2road.inference.windows import WINDOW_LAYOUTS, layout_grid
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -45,9 +51,18 @@ if TYPE_CHECKING:
     from linegraph2road.model import LineGraph2Road
     from linegraph2road.nms import Vertices
 
-__all__ = ["PRECISIONS", "TIMING_KEYS", "ExtractResult", "extract_graph", "window_layout"]
+__all__ = [
+    "NMS_MODES",
+    "PRECISIONS",
+    "TIMING_KEYS",
+    "ExtractResult",
+    "extract_graph",
+    "window_layout",
+]
 
 PRECISIONS = ("fp32", "bf16")
+#: Vertex extraction: the paper's coupled NMS (Algorithm 1) or SAM-Road's plain NMS (Table 4).
+NMS_MODES = ("coupled", "plain")
 #: Keys of :attr:`ExtractResult.timings`, seconds.
 TIMING_KEYS = ("read", "encoder", "decoder", "stitch", "nms", "candidates", "scoring", "total")
 _NMS_STRIP_PIXELS = 1 << 20  # finished rows go to the NMS in strips of about this many pixels
@@ -63,8 +78,8 @@ class ExtractResult:
         Kept edges (mean probability ``> t_topo``) and their end vertices, in processed-image
         pixels ``(x, y)``, ``edge_prob`` = mean probability, with the image's georeference.
     masks : (3, H, W) float32 or None
-        Stitched probabilities ``[keypoint, road, overpass]`` (0 at invalid pixels) when
-        ``keep_masks``.
+        Stitched probabilities ``[keypoint, road, overpass]`` (0 at invalid pixels and where no
+        window lies: the sam-road layout's margin) when ``keep_masks``.
     vertices : Vertices
         Every coupled-NMS vertex (graph nodes are the subset with a kept edge).
     timings : dict of str to float
@@ -173,6 +188,8 @@ def extract_graph(
     *,
     window: int | None = None,
     n_windows: int | None = None,
+    layout: str = "auto",
+    nms: str = "coupled",
     t_k: float = 0.248,
     t_r: float = 0.364,
     t_topo: float = 0.5,
@@ -199,9 +216,18 @@ def extract_graph(
     window : int or None
         Window side in pixels; None = the model's (512 for SAM).
     n_windows : int or None
-        Windows per axis; None = the fewest with overlap ``> d_nei`` (5 x 5 for 2048 px). Windows
-        not larger than ``2 d_nei`` (test models) overlap by half a window instead, and candidate
-        edges that fit in no window get no score (``stats["unscored_edges"]``).
+        Windows per axis. Auto layout: None = the fewest with overlap ``> d_nei`` (5 x 5 for
+        2048 px); windows not larger than ``2 d_nei`` (test models) overlap by half a window
+        instead, and candidate edges that fit in no window get no score
+        (``stats["unscored_edges"]``). Sam-road layout: None = 16.
+    layout : {"auto", "sam-road"}
+        Window layout (:mod:`.windows`): ``"auto"`` (default, the paper's fast 5 x 5 on 2048
+        px) or ``"sam-road"`` (SAM-Road's 16 x 16 with a 64 px uncovered margin, the paper's
+        headline City-scale / Global-scale layout; about 10x the windows).
+    nms : {"coupled", "plain"}
+        Vertex extraction: ``"coupled"`` (default, Algorithm 1) or ``"plain"`` (SAM-Road's NMS,
+        the "w/ NMS" rows of Table 4; keeps the whole masks and all window features, see the
+        module docstring).
     t_k, t_r : float
         Keypoint (also overpass) and road mask thresholds (SAM-Road City-scale: 0.248, 0.364).
     t_topo : float
@@ -237,6 +263,10 @@ def extract_graph(
         Bad thresholds, radii, precision, image array, device, or window layout.
     """
     _check(t_k, t_r, t_topo, d_k, d_r, d_nei)
+    if layout not in WINDOW_LAYOUTS:
+        raise ParameterError(f"unknown window layout {layout!r}; choose one of {WINDOW_LAYOUTS}")
+    if nms not in NMS_MODES:
+        raise ParameterError(f"unknown NMS {nms!r}; choose one of {NMS_MODES}")
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if batch_size < 1:
@@ -250,21 +280,27 @@ def extract_graph(
     model.eval()
     try:
         return _Extraction(
-            model, source, win, n_windows, (t_k, t_r, t_topo, d_k, d_r, d_nei), dev,
-            precision, keep_masks, batch_size, progress,
+            model, source, win, (layout, n_windows), (t_k, t_r, t_topo, d_k, d_r, d_nei), dev,
+            precision, keep_masks, batch_size, progress, nms,
         ).run()  # fmt: skip
     finally:
         model.train(was_training)
 
 
 def window_layout(
-    shape: tuple[int, int], *, window: int, n_windows: int | None, d_nei: float
+    shape: tuple[int, int],
+    *,
+    window: int,
+    n_windows: int | None,
+    d_nei: float,
+    layout: str = "auto",
 ) -> tuple[list[int], list[int]]:
     """Window rows and columns :func:`extract_graph` uses on a ``(H, W)`` image.
 
-    :func:`~.windows.window_grid` on the image (at least one window a side) with an overlap of
-    ``d_nei + 1`` px, or half a window when windows are not larger than ``2 d_nei`` (test models:
-    edges that fit in no window then go unscored).
+    :func:`~.windows.layout_grid` on the image (at least one window a side). The ``"auto"``
+    layout overlaps windows by ``d_nei + 1`` px, or half a window when windows are not larger
+    than ``2 d_nei`` (test models: edges that fit in no window then go unscored); ``"sam-road"``
+    is SAM-Road's fixed grid with its margin.
 
     Returns
     -------
@@ -274,7 +310,7 @@ def window_layout(
     height, width = shape
     canvas = (max(height, window), max(width, window))
     overlap = min(int(d_nei) + 1, window // 2)
-    grid = window_grid(*canvas, window=window, n=n_windows, min_overlap=overlap)
+    grid = layout_grid(*canvas, window=window, layout=layout, n=n_windows, min_overlap=overlap)
     return sorted({r for r, _ in grid}), sorted({c for _, c in grid})
 
 
@@ -286,37 +322,46 @@ class _Extraction:
         model: LineGraph2Road,
         source: Any,  # RasterSource, ImageArraySource or chunks.RegionSource (windowed reads)
         win: int,
-        n_windows: int | None,
+        windows: tuple[str, int | None],
         params: tuple[float, ...],
         device: torch.device,
         precision: str,
         keep_masks: bool,
         batch_size: int,
         progress: bool,
-        layout: tuple[list[int], list[int]] | None = None,
+        nms: str = "coupled",
+        grid: tuple[list[int], list[int]] | None = None,
         scored: Callable[[int, int], bool] | None = None,
     ) -> None:
-        """``layout``: window rows and columns (default: :func:`window_layout` of the source);
-        ``scored(row0, col0)``: whether a window's candidate edges are scored (default: all)."""
+        """``windows``: layout name and windows per axis (:func:`window_layout`); ``grid``:
+        window rows and columns instead (a chunk's); ``scored(row0, col0)``: whether a window's
+        candidate edges are scored (default: all)."""
         self.model, self.source, self.win = model, source, win
         self.t_k, self.t_r, self.t_topo, self.d_k, self.d_r, self.d_nei = params
         self.device, self.batch_size, self.progress = device, batch_size, progress
         self.autocast = precision == "bf16"
         self.height, self.width = source.shape
-        self.rows, self.cols = layout or window_layout(
-            source.shape, window=win, n_windows=n_windows, d_nei=self.d_nei
+        layout, n_windows = windows
+        self.rows, self.cols = grid or window_layout(
+            source.shape, window=win, n_windows=n_windows, d_nei=self.d_nei, layout=layout
         )
         self.scored = scored
         self.n_windows = len(self.rows) * len(self.cols)
         self.stitch = BandStitcher(
             height=self.height,
             width=self.width,
-            rows=win,
+            rows=win + self.rows[0],  # rows above the first window (a margin) are held too
             row_cover=coverage(self.height, self.rows, win),
             col_cover=coverage(self.width, self.cols, win),
         )
-        self.nms = StreamingCoupledNMS(
-            width=self.width, t_k=self.t_k, t_r=self.t_r, t_o=self.t_k, d_k=self.d_k, d_r=self.d_r
+        nms_params: dict[str, Any] = {
+            "width": self.width, "t_k": self.t_k, "t_r": self.t_r, "t_o": self.t_k,
+            "d_k": self.d_k, "d_r": self.d_r, "overpass": 2 in model.trained_channels,
+        }  # fmt: skip
+        self.nms: StreamingCoupledNMS | WholeImagePlainNMS = (
+            StreamingCoupledNMS(**nms_params)
+            if nms == "coupled"
+            else WholeImagePlainNMS(height=self.height, **nms_params)
         )
         self.masks = np.zeros((3, *source.shape), np.float32) if keep_masks else None
         self.waiting: dict[tuple[int, int], tuple[torch.Tensor, NDArray[np.bool_]]] = {}

@@ -6,7 +6,8 @@
 * :class:`TopologyHead` (:mod:`.topology`): Graph Transformer on the line graph of the candidate
   graph, with Table 3 ablation switches;
 * :func:`edge_features` (:mod:`.edge_features`): bilinear sampling of candidate-edge features;
-* :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`load_weights`: safetensors + config.
+* :func:`save_checkpoint` / :func:`load_checkpoint` / :func:`load_weights`: safetensors + config;
+  :func:`rewrite_checkpoint_config`: the same tensors with another config (``l2r thresholds``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from linegraph2road.model.linegraph2road import (
     load_checkpoint,
     load_weights,
     read_architecture,
+    rewrite_checkpoint_config,
     save_checkpoint,
 )
 from linegraph2road.model.topology import GraphTransformerLayer, TopologyHead
@@ -44,6 +46,7 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "read_architecture",
+    "rewrite_checkpoint_config",
     "sample_feature_map",
     "save_checkpoint",
 ]

@@ -74,7 +74,9 @@ def sample_feature_map(
     Returns
     -------
     torch.Tensor
-        ``(..., D)`` sampled features, dtype of ``feature_map``.
+        ``(..., D)`` sampled features, dtype of ``feature_map``. The sample positions and the
+        interpolation are float32 (float64 for a float64 map) whatever the map's dtype and any
+        autocast: a bf16 map (the CUDA default) is sampled at exactly the fp32 positions.
     """
     if feature_map.ndim != 3:
         raise ParameterError(f"feature_map must be (D, h, w), got {tuple(feature_map.shape)}")
@@ -82,16 +84,22 @@ def sample_feature_map(
         raise ParameterError(f"points must be (..., 2) (x, y), got {tuple(points.shape)}")
     d, h, w = feature_map.shape
     lead = points.shape[:-1]
-    size = torch.tensor([w * stride, h * stride], dtype=feature_map.dtype, device=points.device)
-    grid = points.to(feature_map.dtype).reshape(1, -1, 1, 2) * (2.0 / size) - 1.0
-    out = F.grid_sample(
-        feature_map.unsqueeze(0),
-        grid.to(feature_map.device),
-        mode="bilinear",
-        padding_mode="border",
-        align_corners=False,
-    )  # (1, D, P, 1)
-    return out[0, :, :, 0].t().reshape(*lead, d)
+    # Positions are never rounded to the map's dtype: a bf16 x near 500 px is only good to
+    # +-1 px (8 significant bits), so reduced-precision maps are sampled in float32, outside
+    # autocast, and only the sampled values are cast back.
+    dtype = torch.promote_types(feature_map.dtype, torch.float32)
+    dev = feature_map.device
+    size = torch.tensor([w * stride, h * stride], dtype=dtype, device=dev)
+    grid = points.to(device=dev, dtype=dtype).reshape(1, -1, 1, 2) * (2.0 / size) - 1.0
+    with torch.autocast(dev.type, enabled=False):
+        out = F.grid_sample(
+            feature_map.to(dtype).unsqueeze(0),
+            grid,
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )  # (1, D, P, 1)
+    return out[0, :, :, 0].t().reshape(*lead, d).to(feature_map.dtype)
 
 
 def canonical_edges(vertices: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from linegraph2road.errors import InputFileError, ParameterError
-from linegraph2road.frontends import CheckpointError, MaskFrontend, build_frontend
+from linegraph2road.frontends import (
+    CheckpointError,
+    MaskFrontend,
+    build_frontend,
+    normalize_description,
+    variant_of,
+)
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.model.topology import TopologyHead
 
@@ -38,6 +44,7 @@ __all__ = [
     "load_checkpoint",
     "load_weights",
     "read_architecture",
+    "rewrite_checkpoint_config",
     "save_checkpoint",
 ]
 
@@ -96,6 +103,19 @@ class LineGraph2Road(nn.Module):
     def window_size(self) -> int:
         """Side of the square input windows in pixels."""
         return self.frontend.window_size
+
+    @property
+    def variant(self) -> str:
+        """``"overpass"`` (keypoint, road and overpass heads: "Ours w/ Overpass") or
+        ``"no-overpass"`` (keypoint and road: "Ours", the ablation baseline); see
+        :data:`~linegraph2road.frontends.VARIANTS`. Checkpoints record it in the front-end's
+        architecture."""
+        return variant_of(self.frontend.trained_channels)
+
+    @property
+    def trained_channels(self) -> tuple[int, ...]:
+        """The mask channels the model predicts (and the loss and coupled NMS use)."""
+        return tuple(self.frontend.trained_channels)
 
     def describe(self) -> dict[str, Any]:
         """Architecture (JSON-serialisable): what a checkpoint must match to load."""
@@ -204,6 +224,7 @@ def build_model(
     frontend: str = "sam",
     window_size: int = 512,
     sam_checkpoint: str | Path | None = None,
+    overpass: bool = True,
     **head_params: Any,
 ) -> LineGraph2Road:
     """Build a LineGraph2Road model of a registered size.
@@ -219,6 +240,9 @@ def build_model(
         Window side in pixels (default 512).
     sam_checkpoint : str, Path or None
         Official SAM ``.pth`` to initialise the front-end from; None = random initialisation.
+    overpass : bool
+        True (default): keypoint, road and overpass heads ("Ours w/ Overpass"). False: the
+        paper's non-overpass variant ("Ours": keypoint and road heads only; SAM front-end).
     **head_params
         :class:`TopologyHead` keyword arguments (``hidden_dim``, ``n_sampled``, ``gnn``,
         ``use_line_graph``...); ``feature_dim`` defaults to the front-end's.
@@ -227,14 +251,17 @@ def build_model(
     -------
     LineGraph2Road
     """
-    fe = build_frontend(frontend, size, window_size=window_size, checkpoint=sam_checkpoint)
+    fe = build_frontend(
+        frontend, size, window_size=window_size, checkpoint=sam_checkpoint, overpass=overpass
+    )
     head_params.setdefault("feature_dim", fe.feature_dim)
     return LineGraph2Road(frontend=fe, head=TopologyHead(**head_params))
 
 
 def _arch_summary(arch: dict[str, Any]) -> str:
     fe = arch.get("frontend", {})
-    return f"{fe.get('frontend')}/{fe.get('size')} (window {fe.get('window_size')})"
+    variant = "" if fe.get("overpass", True) else ", no overpass head"
+    return f"{fe.get('frontend')}/{fe.get('size')} (window {fe.get('window_size')}{variant})"
 
 
 def save_checkpoint(
@@ -286,9 +313,11 @@ def _read_metadata(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             f"linegraph2road reads version {CHECKPOINT_VERSION}"
         )
     try:
-        return json.loads(meta["architecture"]), json.loads(meta.get("config", "{}"))
-    except (KeyError, json.JSONDecodeError) as e:
+        arch, config = json.loads(meta["architecture"]), json.loads(meta.get("config", "{}"))
+        arch["frontend"] = normalize_description(arch["frontend"])
+    except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path} has damaged architecture/config metadata") from e
+    return arch, config
 
 
 def read_architecture(path: str | Path) -> dict[str, Any]:
@@ -372,10 +401,13 @@ def load_checkpoint(path: str | Path) -> tuple[LineGraph2Road, dict[str, Any]]:
     arch, _ = _read_metadata(path)
     fe, head = arch.get("frontend", {}), arch.get("head", {})
     try:
-        model = LineGraph2Road(
-            frontend=build_frontend(fe["frontend"], fe["size"], window_size=fe["window_size"]),
-            head=TopologyHead(**head),
+        frontend = build_frontend(
+            fe["frontend"],
+            fe["size"],
+            window_size=fe["window_size"],
+            overpass=bool(fe.get("overpass", True)),
         )
+        model = LineGraph2Road(frontend=frontend, head=TopologyHead(**head))
     except (KeyError, TypeError, ParameterError) as e:
         raise CheckpointError(
             f"checkpoint {path.name} describes an architecture this version cannot build "
@@ -383,3 +415,43 @@ def load_checkpoint(path: str | Path) -> tuple[LineGraph2Road, dict[str, Any]]:
         ) from e
     config = load_weights(model, path)
     return model.eval(), config
+
+
+def rewrite_checkpoint_config(path: str | Path, output: str | Path, config: dict[str, Any]) -> Path:
+    """Copy an l2r model checkpoint with its config metadata replaced, atomically.
+
+    The tensors, the architecture and the format metadata are copied unchanged; ``output`` is
+    written to a temporary file and renamed, so it may be ``path`` itself (an in-place update
+    that either happens whole or not at all).
+
+    Parameters
+    ----------
+    path : str or Path
+        File written by :func:`save_checkpoint`.
+    output : str or Path
+        Where the copy goes.
+    config : dict
+        The new config (JSON-serialisable; other values become strings).
+
+    Returns
+    -------
+    Path
+        ``output``.
+
+    Raises
+    ------
+    InputFileError, CheckpointError
+        As :func:`load_weights` (the input must be a readable l2r model checkpoint).
+    """
+    path = Path(path)
+    _read_metadata(path)  # refuses what is not an l2r model checkpoint of this layout
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+        state = load_file(os.fspath(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read checkpoint tensors from {path}: {e}") from e
+    metadata["config"] = json.dumps(config, default=str)
+    with atomic_path(output) as tmp:
+        save_file(state, os.fspath(tmp), metadata=metadata)
+    return Path(output)

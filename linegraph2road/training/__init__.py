@@ -1,4 +1,4 @@
-"""Training on ``l2r prep`` output (``l2r train``): LineGraph2Road (paper section 4.2), or a
+"""Training on ``l2r prep`` output (``l2r train``): LineGraph2Road (paper section 4.3), or a
 segmentation front-end alone with its own paper's recipe (``task: segmentation``).
 
 * :mod:`.config`: the YAML schema (:class:`TrainConfig` tree), :func:`load_config`,
@@ -10,6 +10,8 @@ segmentation front-end alone with its own paper's recipe (``task: segmentation``
   resume, CSV log, DDP under ``torchrun``);
 * :mod:`.distributed`: :func:`init_distributed` (``torchrun`` process group),
   :func:`resolve_device`, :func:`autocast_dtype`;
+* :mod:`.thresholds`: :func:`select_thresholds` (SAM-Road's best-F1 threshold selection on
+  labelled tiles), :class:`ThresholdSelection`;
 * :mod:`.validation`: :class:`Validator` (TOPO / APLS on held-out tiles each epoch),
   :func:`roc_auc`, :func:`window_scores` (loss and edge AUC on fixed windows).
 
@@ -43,6 +45,7 @@ from linegraph2road.training.config import (
 )
 from linegraph2road.training.dataset import (
     Sample,
+    TileData,
     TileDataset,
     TileRecord,
     collate_samples,
@@ -76,6 +79,7 @@ from linegraph2road.training.segmentation.config import (
 from linegraph2road.training.segmentation.experts import tile_locations, train_experts
 from linegraph2road.training.segmentation.fctl import train_fctl
 from linegraph2road.training.segmentation.nl_linknet import train_nl_linknet
+from linegraph2road.training.thresholds import ThresholdSelection, select_thresholds
 from linegraph2road.training.trainer import LOG_COLUMNS, Trainer, TrainResult, seed_everything
 from linegraph2road.training.validation import Validator, roc_auc, window_scores
 
@@ -95,6 +99,8 @@ __all__ = [
     "Sample",
     "SegmentationConfig",
     "SegmentationResult",
+    "ThresholdSelection",
+    "TileData",
     "TileDataset",
     "TileRecord",
     "TrainConfig",
@@ -120,6 +126,7 @@ __all__ = [
     "roc_auc",
     "rot90_points",
     "seed_everything",
+    "select_thresholds",
     "tile_locations",
     "tiles_gsd",
     "train_experts",

@@ -7,7 +7,8 @@ reads the YAML itself (STYLE.md, "Parameters and configuration"):
 section          consumed by
 ===============  ==============================================================================
 ``model``        :func:`~linegraph2road.model.build_model` (``size``, ``frontend``,
-                 ``window_size``, ``sam_checkpoint``; ``head`` = :class:`TopologyHead` keywords)
+                 ``window_size``, ``sam_checkpoint``, ``overpass``; ``head`` =
+                 :class:`TopologyHead` keywords)
 ``data``         :func:`~.dataset.find_tiles` (``train``/``val`` sources: ``labels``, ``images``,
                  ``split``) and :class:`~.dataset.TileDataset` (``crop``, ``rotate``,
                  ``samples_per_tile``, ``cache``)
@@ -87,12 +88,15 @@ def _config_dir() -> Path:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """:func:`~linegraph2road.model.build_model` arguments (``head``: TopologyHead keywords)."""
+    """:func:`~linegraph2road.model.build_model` arguments (``head``: TopologyHead keywords;
+    ``overpass: false``: the paper's non-overpass variant, keypoint and road heads only, no
+    overpass term in the loss and no overpass mask in coupled NMS; SAM front-end)."""
 
     size: str = "vit_b"
     frontend: str = "sam"
     window_size: int = 512
     sam_checkpoint: str | None = None
+    overpass: bool = True
     head: dict[str, Any] = field(default_factory=dict)
 
 
@@ -126,12 +130,16 @@ class DataConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """Adam with the encoder at ``lr * encoder_lr_factor``; MultiStepLR at ``milestones``
-    (epochs) by ``gamma``; loss ``mask + lambda_edge * edge`` (paper section 4.2)."""
+    (epochs) by ``gamma``; loss ``mask + lambda_edge * edge`` (paper section 4.3; equation 4).
+
+    Defaults are the paper's City-scale / SpaceNet values: 10 epochs "consistent with SAM-Road",
+    whose schedule multiplies the rates by 0.1 after epoch 9 (``MultiStepLR(milestones=[9])``
+    in its ``model.py``); Global-scale: 20 epochs, ``milestones: [10]``."""
 
     lr: float = 1e-3
     encoder_lr_factor: float = 0.05
     epochs: int = 10
-    milestones: list[int] = field(default_factory=list)
+    milestones: list[int] = field(default_factory=lambda: [9])
     gamma: float = 0.1
     batch_size: int = 4
     lambda_edge: float = 0.1
@@ -141,8 +149,14 @@ class OptimConfig:
 class ValidationConfig:
     """Per-epoch validation: ``extract_graph`` thresholds/radii, then TOPO and APLS.
 
-    ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``n_windows`` per
-    side (None: the inference default); ``apls_small_tiles``: Sat2Graph APLS small-tile mode.
+    ``every`` epochs (0: never); at most ``max_tiles`` tiles (None: all); ``layout``: the
+    extraction's window layout (``auto``, or ``sam-road``: SAM-Road's 16 x 16 with a 64 px
+    margin); ``n_windows`` per side (None: the layout's default); ``nms``: ``coupled`` or
+    ``plain`` (SAM-Road's, Table 4); ``apls_small_tiles``: Sat2Graph APLS small-tile mode;
+    ``select_thresholds`` (default true): select ``t_k``, ``t_r``, ``t_topo`` on the validation
+    tiles at every validation (SAM-Road's best-F1 rule), extract with them and store them in
+    the checkpoints; the configured ``t_k``, ``t_r``, ``t_topo`` are then the fallback (and
+    what checkpoints record when nothing is selected).
     """
 
     every: int = 1
@@ -154,7 +168,10 @@ class ValidationConfig:
     d_r: float = 16.0
     d_nei: float = 64.0
     n_windows: int | None = None
+    layout: str = "auto"
+    nms: str = "coupled"
     apls_small_tiles: bool = False
+    select_thresholds: bool = True
 
 
 @dataclass(frozen=True)
@@ -287,6 +304,18 @@ def config_from_dict(data: dict[str, Any] | None) -> TrainConfig:
     data = {k: v for k, v in data.items() if k != "task"}
     config: TrainConfig = _build(TrainConfig, data)
     _check_head(config.model.head)
+    from linegraph2road.inference.extract import NMS_MODES
+    from linegraph2road.inference.windows import WINDOW_LAYOUTS
+
+    if config.validation.nms not in NMS_MODES:
+        raise ParameterError(
+            f"validation.nms must be one of {', '.join(NMS_MODES)}, got {config.validation.nms!r}"
+        )
+    if config.validation.layout not in WINDOW_LAYOUTS:
+        raise ParameterError(
+            f"validation.layout must be one of {', '.join(WINDOW_LAYOUTS)}, got "
+            f"{config.validation.layout!r}"
+        )
     if config.precision not in ("auto", "fp32", "bf16"):
         raise ParameterError(f"precision must be auto, fp32 or bf16, got {config.precision!r}")
     return config

@@ -15,7 +15,7 @@ which says where the tile's image is:
 ``root``, else the labels folder). ``gsd`` (metres per pixel) is recorded per tile; training
 stores it in the checkpoint (:func:`tiles_gsd`).
 
-Augmentation (paper section 4.2)
+Augmentation (paper section 4.3)
 --------------------------------
 * a random ``crop`` x ``crop`` window of the tile (the whole tile when the tile is the crop size,
   as SpaceNet's 400 px tiles; a tile smaller than the crop is zero-padded at the bottom/right);

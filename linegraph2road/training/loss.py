@@ -1,8 +1,9 @@
-"""The LineGraph2Road training loss (paper section 3.6).
+"""The LineGraph2Road training loss (paper section 3.5, equation 4).
 
 ``L = BCE(masks) + lambda * BCE(edges)`` with ``lambda = 0.1``: binary cross-entropy with logits,
 averaged over every pixel of the three masks (keypoint, road, overpass) of the batch, plus the
-same averaged over every candidate edge of the batch (all windows pooled).
+same averaged over every candidate edge of the batch (all windows pooled). The non-overpass
+variant (``channels=(0, 1)``) has no overpass term: its BCE averages the keypoint and road masks.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ __all__ = ["LossParts", "l2r_loss"]
 class LossParts(NamedTuple):
     """The loss and its parts (0-d tensors; only ``total`` needs a gradient).
 
-    ``mask`` is the mean BCE over the three masks, ``keypoint`` / ``road`` / ``overpass`` each
-    mask's own mean BCE (``mask`` is their mean), ``edge`` the candidate-edge BCE (0 for a batch
-    without candidates), ``total = mask + lambda_edge * edge``.
+    ``mask`` is the mean BCE over the trained masks, ``keypoint`` / ``road`` / ``overpass`` each
+    mask's own mean BCE (``mask`` is the mean of the trained ones; a mask that is not trained,
+    such as the non-overpass variant's overpass, is NaN), ``edge`` the candidate-edge BCE (0
+    for a batch without candidates), ``total = mask + lambda_edge * edge``.
     """
 
     total: torch.Tensor
@@ -41,6 +43,7 @@ def l2r_loss(
     edge_labels: Sequence[torch.Tensor],
     *,
     lambda_edge: float = 0.1,
+    channels: Sequence[int] = (0, 1, 2),
 ) -> LossParts:
     """Mask BCE + ``lambda_edge`` x candidate-edge BCE.
 
@@ -55,6 +58,9 @@ def l2r_loss(
         ``B`` tensors ``(C_b,)`` each: logits and 0/1 labels of window ``b``'s candidate edges.
     lambda_edge : float, default 0.1
         Weight of the edge term (paper: 0.1).
+    channels : sequence of int, default (0, 1, 2)
+        Mask channels in the loss: the model's ``trained_channels`` (``(0, 1)`` for the
+        non-overpass variant, whose overpass channel is a constant).
 
     Returns
     -------
@@ -69,11 +75,21 @@ def l2r_loss(
         raise ParameterError(
             f"{len(edge_logits)} edge-logit tensors but {len(edge_labels)} label tensors"
         )
+    chans = sorted({int(c) for c in channels})
+    if not chans or chans[0] < 0 or chans[-1] >= mask_logits.shape[1]:
+        raise ParameterError(
+            f"channels must name some of the {mask_logits.shape[1]} mask channels, got "
+            f"{tuple(channels)}"
+        )
     per_pixel = F.binary_cross_entropy_with_logits(
-        mask_logits.float(), mask_targets.to(mask_logits.device, torch.float32), reduction="none"
+        mask_logits[:, chans].float(),
+        mask_targets[:, chans].to(mask_logits.device, torch.float32),
+        reduction="none",
     )
-    per_mask = per_pixel.mean(dim=(0, 2, 3))
-    mask = per_mask.mean()
+    trained = per_pixel.mean(dim=(0, 2, 3))
+    mask = trained.mean()
+    per_mask = torch.full((mask_logits.shape[1],), float("nan"), device=mask.device)
+    per_mask = per_mask.index_put((torch.tensor(chans, device=mask.device),), trained.detach())
     logits = torch.cat([x.reshape(-1).float() for x in edge_logits]) if edge_logits else None
     if logits is None or logits.numel() == 0:
         # keep the head in the graph with a zero term (DDP expects every parameter to get a grad)

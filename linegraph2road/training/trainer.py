@@ -12,6 +12,11 @@ Outputs in ``out_dir``
 ``checkpoints/best.safetensors``    the weights with the best validation score so far
                                     (``(TOPO F1 + APLS) / 2``)
 
+Thresholds: when the validator selects them (``validation.select_thresholds``), every checkpoint
+written after a validation stores the latest selection under ``thresholds`` in its config
+(:meth:`~.thresholds.ThresholdSelection.to_dict`), which ``l2r extract`` uses by default; the log
+has the thresholds each validation extracted with (``val_t_k``, ``val_t_r``, ``val_t_topo``).
+
 The log's ``seconds`` is the cumulative wall time of training steps including data loading
 (validation and checkpoint writing excluded), carried over by ``--resume``; losses of ``train``
 rows are those of the logged step (averaged over processes under DDP), not running means.
@@ -56,7 +61,8 @@ __all__ = ["LOG_COLUMNS", "TrainResult", "Trainer", "seed_everything"]
 LOG_COLUMNS = (
     "kind", "epoch", "step", "loss", "mask_loss", "edge_loss", "keypoint_loss", "road_loss",
     "overpass_loss", "lr_encoder", "lr_rest", "val_topo_precision", "val_topo_recall",
-    "val_topo_f1", "val_apls", "val_score", "seconds", "val_skipped",
+    "val_topo_f1", "val_apls", "val_score", "seconds", "val_skipped", "val_t_k", "val_t_r",
+    "val_t_topo",
 )  # fmt: skip
 _LOSS_KEYS = ("loss", "mask_loss", "edge_loss", "keypoint_loss", "road_loss", "overpass_loss")
 
@@ -181,6 +187,7 @@ class Trainer:
         self.step = self.epoch = self.batch = 0
         self.best_score = -math.inf
         self.seconds = 0.0
+        self.thresholds: dict[str, Any] | None = None  # the latest selection, as stored
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -189,7 +196,10 @@ class Trainer:
 
     def _progress_meta(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
         meta = {"epoch": self.epoch, "batch": self.batch, "step": self.step}
-        return {**self.config, "progress": {**meta, "val": metrics or {}}}
+        out = {**self.config, "progress": {**meta, "val": metrics or {}}}
+        if self.thresholds is not None:
+            out["thresholds"] = self.thresholds
+        return out
 
     def save_last(self) -> Path:
         """Write ``last.safetensors`` + ``last.state.pt`` (rank 0; atomic each)."""
@@ -245,6 +255,7 @@ class Trainer:
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"{state_path}: optimiser state does not fit ({exc})") from exc
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.thresholds = meta.get("thresholds")
         self.seconds, self.best_score = float(state["seconds"]), float(state["best_score"])
         torch.set_rng_state(state["rng_cpu"])
         if state["rng_cuda"] and torch.cuda.is_available():
@@ -302,6 +313,7 @@ class Trainer:
             out.edge_logits,
             [y.to(dev) for y in batch["labels"]],
             lambda_edge=self.lambda_edge,
+            channels=self.model.trained_channels,
         )
         self.optimizer.zero_grad(set_to_none=True)
         parts.total.backward()
@@ -336,6 +348,9 @@ class Trainer:
         validator = self.validator if self.validate_every > 0 else None
         if validator is not None and self.epoch % self.validate_every == 0 and self.dist.is_main:
             metrics = validator(self.model)
+            selection = getattr(validator, "selection", None)
+            if selection is not None:
+                self.thresholds = selection.to_dict()
             self.model.train()
             self._log({"kind": "val", "epoch": self.epoch, "step": self.step,
                        **{f"val_{k}": v for k, v in metrics.items()},

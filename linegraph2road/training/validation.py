@@ -1,4 +1,10 @@
-"""Per-epoch validation: extract graphs from held-out tiles and score them with TOPO and APLS.
+"""Per-epoch validation: select thresholds, extract graphs from held-out tiles, score them with
+TOPO and APLS.
+
+With ``select_thresholds`` (the configs' default) each validation first selects the keypoint,
+road and topology thresholds on the validation tiles (:func:`~.thresholds.select_thresholds`,
+SAM-Road's best-F1 rule) and extracts with them; :attr:`Validator.selection` keeps the result,
+which the trainer stores in its checkpoints. Without it the configured thresholds are used.
 
 Each validation tile's whole image goes through
 :func:`linegraph2road.inference.extract.extract_graph` (sliding windows, coupled NMS, candidate
@@ -25,7 +31,7 @@ import numpy as np
 import torch
 
 from linegraph2road.errors import CandidateGraphTooLargeError, ParameterError
-from linegraph2road.inference.windows import window_grid
+from linegraph2road.inference.windows import check_window_count
 from linegraph2road.training.dataset import (
     Sample,
     TileData,
@@ -35,6 +41,7 @@ from linegraph2road.training.dataset import (
     positive_graph,
 )
 from linegraph2road.training.loss import l2r_loss
+from linegraph2road.training.thresholds import ThresholdSelection, select_thresholds
 
 if TYPE_CHECKING:
     from linegraph2road.model import LineGraph2Road
@@ -98,7 +105,12 @@ def window_scores(
         [e.to(dev) for e in batch["edges"]],
     )
     parts = l2r_loss(
-        out.mask_logits, batch["masks"], out.edge_logits, batch["labels"], lambda_edge=lambda_edge
+        out.mask_logits,
+        batch["masks"],
+        out.edge_logits,
+        batch["labels"],
+        lambda_edge=lambda_edge,
+        channels=model.trained_channels,
     )
     probs = torch.cat([torch.sigmoid(x.float()).cpu() for x in out.edge_logits])
     labels = torch.cat(batch["labels"])
@@ -127,13 +139,20 @@ class Validator:
     d_k, d_r, d_nei : float
         NMS radii and candidate radius, px (8, 16, 64).
     n_windows : int or None
-        Sliding windows per side (None: the inference default).
+        Sliding windows per side (None: the layout's default).
+    layout : {"auto", "sam-road"}
+        Window layout (:mod:`linegraph2road.inference.windows`; default ``"auto"``).
+    nms : {"coupled", "plain"}
+        Vertex extraction (default: coupled NMS; ``"plain"``: SAM-Road's, Table 4).
     window_size : int or None
-        The model's window side, px: when given, ``n_windows`` is checked against every tile
-        now (a layout that cannot cover a tile is refused before training starts, not at the
-        first validation).
+        The model's window side, px: when given, the layout is checked against every tile now
+        (a layout that cannot cover a tile is refused before training starts, not at the first
+        validation).
     apls_small_tiles : bool
         Sat2Graph APLS small-tile settings (SpaceNet's 400 px tiles).
+    select_thresholds : bool
+        Select ``t_k``, ``t_r``, ``t_topo`` on the tiles before extracting (the given values are
+        the fallback of a curve without positives); False: extract with the given values.
     device : str or torch.device
     precision : {"fp32", "bf16"}
     echo : callable or None
@@ -151,42 +170,58 @@ class Validator:
         d_r: float = 16.0,
         d_nei: float = 64.0,
         n_windows: int | None = None,
+        layout: str = "auto",
+        nms: str = "coupled",
         apls_small_tiles: bool = False,
+        select_thresholds: bool = False,
         device: str | torch.device = "cpu",
         precision: str = "fp32",
         echo: Callable[[str], None] | None = None,
         window_size: int | None = None,
     ) -> None:
         self.tiles = list(tiles)
-        if window_size is not None and n_windows is not None:
+        if window_size is not None and (n_windows is not None or layout != "auto"):
             for t in self.tiles:
                 h, w = t.shape
                 try:
-                    window_grid(max(h, window_size), max(w, window_size), window=window_size,
-                                n=n_windows)  # fmt: skip
+                    check_window_count((h, w), window=window_size, n=n_windows, layout=layout)
                 except ParameterError as exc:
                     raise ParameterError(
-                        f"validation.n_windows = {n_windows} does not fit validation tile "
-                        f"{t.tile_id} ({w} x {h} px): {exc}"
+                        f"validation.n_windows = {n_windows} ({layout} layout) does not fit "
+                        f"validation tile {t.tile_id} ({w} x {h} px): {exc}"
                     ) from exc
         self.echo = echo
         self.extract_params: dict[str, Any] = {
             "t_k": t_k, "t_r": t_r, "t_topo": t_topo, "d_k": d_k, "d_r": d_r, "d_nei": d_nei,
-            "n_windows": n_windows, "device": str(device), "precision": precision,
+            "n_windows": n_windows, "layout": layout, "nms": nms, "device": str(device),
+            "precision": precision,
         }  # fmt: skip
         self.apls_small_tiles = bool(apls_small_tiles)
+        self.select_thresholds = bool(select_thresholds)
+        self.selection: ThresholdSelection | None = None
         self._data: list[TileData] | None = None
 
     def __call__(self, model: LineGraph2Road) -> dict[str, float]:
         """Mean scores over the tiles: ``topo_precision``, ``topo_recall``, ``topo_f1``,
-        ``apls``, ``score`` (NaN when every tile was skipped) and ``skipped`` (tiles whose
-        candidate graph was too large to score). Leaves ``model`` in eval mode."""
+        ``apls``, ``score`` (NaN when every tile was skipped), ``skipped`` (tiles whose
+        candidate graph was too large to score) and the thresholds used, ``t_k``, ``t_r``,
+        ``t_topo``. Leaves ``model`` in eval mode."""
         from linegraph2road.inference.extract import extract_graph
         from linegraph2road.metrics.apls_sat2graph import apls_sat2graph
         from linegraph2road.metrics.topo import topo
 
         if self._data is None:
             self._data = [load_tile(t) for t in self.tiles]
+        params = dict(self.extract_params)
+        if self.select_thresholds:
+            self.selection = select_thresholds(
+                model,
+                self._data,
+                fallback=(params["t_k"], params["t_r"], params["t_topo"]),
+                device=params["device"],
+                precision=params["precision"],
+            )
+            params.update(self.selection.values())
         model.eval()
         p, r, f, a = [], [], [], []
         skipped = 0
@@ -194,7 +229,7 @@ class Validator:
             gt = positive_graph(tile.vertices, tile.edges, tile.labels)
             try:
                 with torch.no_grad():
-                    pred = extract_graph(model, tile.image, **self.extract_params).graph
+                    pred = extract_graph(model, tile.image, **params).graph
             except CandidateGraphTooLargeError as exc:
                 skipped += 1
                 if self.echo is not None:
@@ -215,4 +250,5 @@ class Validator:
         }
         out["score"] = _nanmean([out["topo_f1"], out["apls"]])
         out["skipped"] = float(skipped)
+        out.update({k: float(params[k]) for k in ("t_k", "t_r", "t_topo")})
         return out

@@ -283,6 +283,13 @@ def test_a_chunk_smaller_than_a_window_is_one_line(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_plain_nms_in_chunks_is_one_line(l2r: L2R, ckpt: Path, vegas: Path, tmp_path: Path) -> None:
+    line = one_line_error(l2r("extract", vegas, "-o", tmp_path / "g.gpkg", "--checkpoint", ckpt,
+                              *METHOD, "--chunk", "96", "--nms", "plain"))  # fmt: skip
+    assert "--nms plain" in line and "cannot run in chunks" in line
+    assert list(tmp_path.iterdir()) == []
+
+
 def _tile(path: Path, seed: int) -> None:
     data = np.random.default_rng(seed).integers(0, 256, (3, 80, 80), dtype=np.uint8)
     profile = {"driver": "GTiff", "width": 80, "height": 80, "count": 3, "dtype": "uint8",

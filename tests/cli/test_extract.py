@@ -78,7 +78,9 @@ def test_tiny_checkpoint_end_to_end(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -
     out, masks = tmp_path / "g.geojson", tmp_path / "masks"
     res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--save-masks", masks, *LOW)
     assert res.exit_code == 0, res.output
-    assert "weights: l2r checkpoint tiny.safetensors (sam/tiny, window 64)" in res.stderr
+    assert "weights: l2r checkpoint tiny.safetensors (sam/tiny, window 64, overpass variant)" in (
+        res.stderr
+    )
     assert "sam_vit_b_01ec64.pth" in res.stderr
     features = json.loads(out.read_text())["features"]
     assert features and all("prob" in f["properties"] for f in features)
@@ -91,6 +93,24 @@ def test_tiny_checkpoint_end_to_end(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -
         with rasterio.open(masks / f"a_{name}.tif") as ds:
             assert ds.shape == (96, 112) and ds.dtypes[0] == "float32"
             assert ds.transform == Affine(1, 0, ORIGIN[0], 0, -1, ORIGIN[1])
+
+
+def test_sam_road_layout_by_name(l2r: L2R, tiny_ckpt: Path, tmp_path: Path) -> None:
+    image = geotiff(tmp_path / "a.tif", scene(200, 208))
+    out = tmp_path / "g.geojson"
+    res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--layout", "sam-road",
+              "--windows", "3", *LOW)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "sam-road window layout (3 windows per axis)" in res.stderr
+    assert res.stderr.splitlines()[-2].startswith("9 windows")
+    res = l2r("extract", image, "-o", out, "--checkpoint", tiny_ckpt, "--nms", "plain", *LOW)
+    assert res.exit_code == 0, res.output
+    assert "auto window layout (default windows per axis), plain NMS" in res.stderr
+    small = geotiff(tmp_path / "small.tif", scene())  # 96 x 112 < 64 + 2 x 64
+    line = one_line_error(
+        l2r("extract", small, "-o", out, "--checkpoint", tiny_ckpt, "--layout", "sam-road", *LOW)
+    )
+    assert "192 px" in line and "auto layout" in line
 
 
 @pytest.mark.parametrize(

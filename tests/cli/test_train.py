@@ -117,6 +117,29 @@ def test_resume_with_another_architecture_is_one_line(
     assert l2r(*base, "--max-steps", "2", "--resume").exit_code == 0
 
 
+def test_non_overpass_checkpoint_trains_and_extracts(
+    l2r: L2R, synthetic: Path, tmp_path: Path
+) -> None:
+    """model.overpass=false: the paper's "Ours" trains a few steps, its checkpoint says which
+    variant it is, and l2r extract runs it (no overpass mask written: the model has none)."""
+    from linegraph2road.frontends.checkpoint import checkpoint_variant
+
+    run = tmp_path / "run"
+    r = l2r("train", "tiny_cpu", "-o", run, "--set", f"data.train={synthetic}", *TINY64,
+            "--set", "model.overpass=false", "--max-steps", "2")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "no-overpass" in r.stderr
+    ckpt = run / "checkpoints" / "last.safetensors"
+    assert checkpoint_variant(ckpt) == "no-overpass"
+    t_k, t_r = _sparse_thresholds(ckpt, synthetic)
+    out, masks = tmp_path / "g.geojson", tmp_path / "masks"
+    r = l2r("extract", synthetic / "img.png", "-o", out, "--checkpoint", ckpt, "--no-progress",
+            "--t-k", t_k, "--t-r", t_r, "--t-topo", "0", "--save-masks", masks)  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "no-overpass variant" in r.stderr and out.is_file()
+    assert sorted(p.name for p in masks.iterdir()) == ["img_keypoint.tif", "img_road.tif"]
+
+
 def test_help_and_missing_config(l2r: L2R, tmp_path: Path) -> None:
     r = l2r("train", "--help")
     assert r.exit_code == 0 and "--resume" in r.output and "tiny_cpu" in r.output

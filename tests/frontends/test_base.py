@@ -102,6 +102,7 @@ def test_sam_describe_and_weights_description() -> None:
         "stride": 16,
         "window_size": 64,
         "mask_names": ["keypoint", "road", "overpass"],
+        "overpass": True,
     }
     assert fe.weights_description == "random init (no checkpoint)"
 

@@ -11,7 +11,12 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from linegraph2road.errors import CheckpointError, InputFileError
-from linegraph2road.frontends.checkpoint import checkpoint_kind, load_frontend, save_frontend
+from linegraph2road.frontends.checkpoint import (
+    checkpoint_kind,
+    checkpoint_variant,
+    load_frontend,
+    save_frontend,
+)
 from linegraph2road.frontends.experts import build_experts
 from linegraph2road.frontends.fctl import FCTL_SIZES, FCtLFrontend, RefinementNet
 from linegraph2road.frontends.nl_linknet import build_nl_linknet
@@ -49,6 +54,22 @@ def test_round_trip_gives_the_same_outputs(tmp_path: Path, index: int) -> None:
         with torch.no_grad():
             assert torch.equal(refiner(m, m), loaded.refiner(m, m))
     assert loaded.config == {"lr": 1}
+
+
+def test_every_kind_records_its_variant(tmp_path: Path) -> None:
+    expected = ["road-only", "overpass", "road-only", "road-only"]
+    for index, want in enumerate(expected):
+        _, frontend, refiner = _frontends()[index]
+        path = save_frontend(frontend, tmp_path / f"f{index}.safetensors", refiner=refiner)
+        assert checkpoint_variant(path) == want, index
+    for overpass, want in ((True, "overpass"), (False, "no-overpass")):
+        model = build_model("tiny", window_size=64, overpass=overpass)
+        path = save_checkpoint(model, tmp_path / f"m{overpass}.safetensors")
+        assert checkpoint_variant(path) == model.variant == want
+    sam = build_model("tiny", window_size=64, overpass=False).frontend
+    path = save_frontend(sam, tmp_path / "sam_frontend.safetensors")
+    assert checkpoint_variant(path) == "no-overpass"
+    assert load_frontend(path).frontend.trained_channels == (0, 1)
 
 
 def test_kinds_and_refusals(tmp_path: Path) -> None:

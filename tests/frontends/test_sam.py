@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from linegraph2road.errors import InputFileError, ParameterError
 from linegraph2road.frontends import (
+    ABSENT_LOGIT,
     SAM_SIZES,
     CheckpointError,
     SamFrontend,
@@ -192,6 +193,40 @@ def test_tiny_official_layout_same_and_smaller_window(tmp_path: Path, window: in
     torch.save(sam.state_dict(), path)
     frontend = SamFrontend(spec=spec, window_size=window)
     check_loaded(frontend, sam, path, window, check_sensitivity=True)
+
+
+def test_non_overpass_variant(tmp_path: Path) -> None:
+    """Keypoint and road heads only: a 2-output decoder (SAM-Road's USE_SAM_DECODER layout), the
+    overpass channel of the contract constant "none", the official weights that fit loaded."""
+    spec = SAM_SIZES["tiny"]
+    sam = official_sam(spec, 64, seed=5)
+    path = tmp_path / "tiny.pth"
+    torch.save(sam.state_dict(), path)
+    fe = build_frontend("sam", "tiny", window_size=64, overpass=False)
+    assert isinstance(fe, SamFrontend) and fe.trained_channels == (0, 1)
+    assert fe.mask_decoder.num_multimask_outputs == 2
+    assert fe.describe()["overpass"] is False
+    assert build_frontend("sam", "tiny", window_size=64).describe()["overpass"] is True
+    info = load_sam_checkpoint(fe, path)
+    token_rows = [
+        "mask_decoder.iou_prediction_head.layers.2.bias",
+        "mask_decoder.iou_prediction_head.layers.2.weight",
+        "mask_decoder.mask_tokens.weight",
+    ]
+    assert info.fresh == ["feature_proj.bias", "feature_proj.weight", *token_rows]
+    assert any(k.startswith("mask_decoder.output_hypernetworks_mlps.3.") for k in info.ignored)
+    official, own = sam.state_dict(), fe.state_dict()
+    for key in ("mask_decoder.output_hypernetworks_mlps.2.layers.0.weight",
+                "mask_decoder.transformer.layers.0.self_attn.q_proj.weight"):  # fmt: skip
+        assert key in info.loaded and torch.equal(own[key], official[key])
+    image = torch.randint(0, 256, (2, 3, 64, 64), generator=torch.Generator().manual_seed(0))
+    image = image.to(torch.uint8)
+    with torch.no_grad():
+        out = fe.eval()(fe.normalize(image))
+    assert out.masks.shape == (2, 3, 64, 64)
+    assert torch.all(out.masks[:, 2] == ABSENT_LOGIT) and out.masks[:, :2].std() > 0
+    with pytest.raises(ParameterError, match="SAM front-end"):
+        build_frontend("nl-linknet", "tiny", window_size=64, overpass=False)
 
 
 def test_through_build_frontend_checkpoint_argument(tmp_path: Path) -> None:

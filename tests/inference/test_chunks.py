@@ -3,10 +3,13 @@ Vegas raster: tests/cli/test_dask.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from linegraph2road.errors import ParameterError
+from linegraph2road.graph import RoadGraph
 from linegraph2road.inference.chunks import ChunkResult, merge_chunks, plan_chunks
 from linegraph2road.inference.extract import window_layout
 from linegraph2road.nms import KEYPOINT, ROAD
@@ -68,3 +71,39 @@ def test_seam_vertices_seen_twice_are_reconciled_without_stubs_or_duplicates() -
     c = _chunk([8, 9], [(5.5, 5.5), (7.5, 5.5)], [KEYPOINT, KEYPOINT + 1], [True, True],
                [(8, 9)], [0.9])  # fmt: skip
     assert merge_chunks([c], t_topo=0.5)[1]["reconciled"] == 0
+
+
+def test_sam_road_layout_in_chunks_equals_one_process(fixtures_dir: Path) -> None:
+    """The chunked path keeps the sam-road layout (16 x 16-style grid with its uncovered margin):
+    the merged graph is the single-process graph, edge for edge."""
+    import torch
+
+    from linegraph2road.inference import RasterSource, extract_chunk, extract_graph
+    from linegraph2road.model import build_model
+
+    vegas = fixtures_dir / "spacenet_vegas/RGB-PanSharpen_AOI_2_Vegas_img0.tif"
+    if not vegas.is_file():
+        pytest.skip(f"fixture missing: {vegas}")
+    torch.manual_seed(0)
+    model = build_model("tiny", window_size=64)
+    params = {"t_k": 0.505, "t_r": 0.495, "d_k": 8.0, "d_r": 16.0, "d_nei": 24.0}
+    with RasterSource(vegas, gsd=1.5) as source:
+        whole = extract_graph(model, source, layout="sam-road", n_windows=6, **params).graph
+        plan = plan_chunks(
+            source.shape, window=64, chunk=128, n_windows=6, layout="sam-road",
+            d_nei=24.0, d_r=16.0, d_k=8.0,
+        )  # fmt: skip
+        assert len(plan.chunks) >= 4 and plan.rows[0] == 64  # the margin is kept
+        parts = [extract_chunk(model, source, c, **params) for c in plan.chunks]
+    merged, _ = merge_chunks(parts, t_topo=0.5, d_r=16.0, d_k=8.0)
+    assert whole.num_edges > 10
+
+    def segments(g: RoadGraph) -> dict[tuple[tuple[float, ...], ...], float]:
+        assert g.edge_prob is not None
+        ends = g.nodes[g.edges].round(6).tolist()
+        pairs = zip(ends, g.edge_prob.tolist(), strict=True)
+        return {tuple(sorted(map(tuple, e))): p for e, p in pairs}
+
+    a, b = segments(whole), segments(merged)
+    assert a.keys() == b.keys()
+    assert max(abs(a[k] - b[k]) for k in a) < 1e-6

@@ -13,7 +13,7 @@ from linegraph2road.errors import ParameterError
 from linegraph2road.georef import Georeference
 from linegraph2road.inference import extract_graph, window_grid
 from linegraph2road.model import WindowPrediction, build_model
-from linegraph2road.nms import coupled_nms
+from linegraph2road.nms import coupled_nms, plain_nms
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -27,6 +27,7 @@ class StubModel(nn.Module):
     def __init__(self, score: ScoreFn, window_size: int = 128) -> None:
         super().__init__()
         self.window_size = window_size
+        self.trained_channels = (0, 1, 2)
         self.frontend = nn.Identity()
         self.weight = nn.Parameter(torch.zeros(1))
         self.score = score
@@ -90,7 +91,9 @@ def test_edge_probability_is_the_mean_over_windows() -> None:
         assert prob == pytest.approx(np.mean(seen), abs=1e-6)
 
 
-def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: float) -> Any:
+def reference_extract(
+    model: Any, image: np.ndarray, *, d_nei: float, nms: str = "coupled", **th: float
+) -> Any:
     """The whole-image path: stitch all masks, global NMS, global candidates, per-window scores."""
     h, w = image.shape[1:]
     win = model.window_size
@@ -104,7 +107,8 @@ def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: floa
         count[r0 : r0 + win, c0 : c0 + win] += 1
         feats[(r0, c0)] = pred.features
     masks = total / count
-    v = coupled_nms(masks[0], masks[1], masks[2], t_k=th["t_k"], t_r=th["t_r"])
+    vertices = coupled_nms if nms == "coupled" else plain_nms
+    v = vertices(masks[0], masks[1], masks[2], t_k=th["t_k"], t_r=th["t_r"])
     cand = candidate_edges(v.points, d_nei=d_nei)
     sums, counts = np.zeros(len(cand)), np.zeros(len(cand))
     for (r0, c0), f in feats.items():
@@ -121,7 +125,10 @@ def reference_extract(model: Any, image: np.ndarray, *, d_nei: float, **th: floa
     return masks, v, cand, sums / np.maximum(counts, 1)
 
 
-def test_streaming_equals_whole_image_path() -> None:
+@pytest.mark.parametrize("nms", ["coupled", "plain"])
+def test_streaming_equals_whole_image_path(nms: str) -> None:
+    """Coupled NMS streamed strip by strip, and SAM-Road's plain NMS (Table 4) on the kept
+    whole masks, both equal the whole-image path."""
     torch.manual_seed(0)
     model = build_model("tiny", window_size=64).eval()
     image = np.random.default_rng(3).integers(0, 256, (3, 170, 150), dtype=np.uint8)
@@ -130,8 +137,8 @@ def test_streaming_equals_whole_image_path() -> None:
         probe = model.predict_window(torch.from_numpy(image[None, :, :64, :64])).mask_probs
     # thresholds at quantiles of this random model's masks: a sparse, realistic vertex set
     th = {"t_k": float(np.quantile(probe[0, 0], 0.99)), "t_r": float(np.quantile(probe[0, 1], 0.8))}
-    masks, v_ref, cand, prob_ref = reference_extract(model, image, d_nei=24.0, **th)
-    result = extract_graph(model, image, d_nei=24.0, t_topo=0.0, keep_masks=True, **th)
+    masks, v_ref, cand, prob_ref = reference_extract(model, image, d_nei=24.0, nms=nms, **th)
+    result = extract_graph(model, image, d_nei=24.0, t_topo=0.0, keep_masks=True, nms=nms, **th)
     assert result.masks is not None and np.array_equal(result.masks, masks)
     v = result.vertices
     assert len(v) > 50
@@ -144,6 +151,54 @@ def test_streaming_equals_whole_image_path() -> None:
     want = {tuple(map(tuple, v_ref.points[e])): p for e, p in zip(cand, prob_ref, strict=True)}
     assert got.keys() == want.keys()
     assert all(abs(got[k] - want[k]) < 1e-5 for k in got)
+
+
+def test_non_overpass_model_gives_no_overpass_vertices() -> None:
+    """The variant's overpass channel is not in the coupled NMS: even a threshold of 0, which
+    its constant "none" probability (~2e-9) passes, makes no overpass vertex."""
+    from linegraph2road.nms import OVERPASS
+
+    image = np.random.default_rng(4).integers(0, 256, (3, 96, 96), dtype=np.uint8)
+    kinds = {}
+    for overpass in (True, False):
+        torch.manual_seed(0)
+        model = build_model("tiny", window_size=64, overpass=overpass)
+        with torch.no_grad():
+            probe = model.predict_window(torch.from_numpy(image[None, :, :64, :64])).mask_probs
+        t_r = float(np.quantile(probe[0, 1], 0.9))
+        result = extract_graph(model, image, t_k=0.0, t_r=t_r, d_k=16.0, keep_masks=True)
+        kinds[overpass] = np.bincount(result.vertices.kind, minlength=3)
+        if not overpass:
+            assert result.masks is not None and float(result.masks[2].max()) < 1e-8
+    assert kinds[True][OVERPASS] > 0
+    assert kinds[False][OVERPASS] == 0 and kinds[False][0] > 0
+
+
+def test_sam_road_layout_leaves_its_margin_empty_and_averages_inside() -> None:
+    """SAM-Road's layout on a 400 px image with 128 px windows (4 per axis from 64 to 208): the
+    64 px border has no window, so no mask, vertex or edge; inside, the streamed masks are the
+    mean of the windows over each pixel, and the road is still found."""
+    image = np.zeros((3, 400, 400), dtype=np.uint8)
+    image[0, 199:202, 10:390] = 230  # a road across the whole image
+    image[0, 10:390, 30:33] = 200  # and one inside the left margin
+    model = StubModel(short_edges)
+    result = extract_graph(model, image, layout="sam-road", n_windows=4, keep_masks=True)
+    assert result.stats["windows"] == 16
+    masks = result.masks
+    assert masks is not None
+    border = np.ones((400, 400), bool)
+    border[64:336, 64:336] = False
+    assert not masks[:, border].any()
+    np.testing.assert_allclose(masks[1, 200, 64:336], 230 / 255, rtol=1e-6)
+    x = result.vertices.points
+    assert len(x) and np.all((x >= 64) & (x < 336))
+    g = result.graph
+    assert g.num_edges >= 10 and np.all(np.abs(g.nodes[:, 1] - 200.5) <= 1.5)
+    assert g.nodes[:, 0].min() < 80 and g.nodes[:, 0].max() > 320
+    with pytest.raises(ParameterError, match="256 px"):  # 128 + 2 x 64
+        extract_graph(model, np.zeros((3, 200, 400), np.uint8), layout="sam-road", window=128)
+    with pytest.raises(ParameterError, match="layout"):
+        extract_graph(model, image, layout="16x16")
 
 
 def test_nodata_gets_no_vertices_and_model_mode_is_restored() -> None:

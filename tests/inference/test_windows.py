@@ -2,19 +2,67 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linegraph2road.errors import ParameterError
-from linegraph2road.inference import axis_offsets, n_windows_for, window_grid
+from linegraph2road.inference import (
+    WINDOW_LAYOUTS,
+    axis_offsets,
+    layout_grid,
+    margin_offsets,
+    n_windows_for,
+    window_grid,
+)
+from linegraph2road.pipelines import options
 
 
-def test_2048_gets_sam_road_5x5_layout() -> None:
+def test_2048_gets_the_papers_5x5_layout() -> None:
+    """Appendix G: 5 x 5 is the fewest 512 px windows covering 2048 px with overlap > 64."""
     grid = window_grid(2048, 2048, window=512)
-    assert len(grid) == 25
+    assert len(grid) == 25 and layout_grid(2048, 2048, window=512) == grid
     assert sorted({r for r, _ in grid}) == [0, 384, 768, 1152, 1536]
     assert grid[:2] == [(0, 0), (0, 384)]  # row-major
+    assert n_windows_for(2048, window=512, min_overlap=65) == 5
+    assert n_windows_for(2048, window=512, min_overlap=129) == 6  # 4 would not overlap > 64
+
+
+def test_sam_road_layout_tiles_2048_as_the_paper() -> None:
+    """Section 4.3: 16 x 16 windows on a 2048 tile, placed as SAM-Road's inferencer does
+    (get_patch_info_one_img with SAMPLE_MARGIN 64, INFER_PATCHES_PER_EDGE 16, PATCH_SIZE 512)."""
+    grid = layout_grid(2048, 2048, window=512, layout="sam-road")
+    assert len(grid) == 256
+    rows = sorted({r for r, _ in grid})
+    assert rows == [64, 158, 252, 346, 439, 533, 627, 721, 815, 909, 1003, 1097, 1190, 1284,
+                    1378, 1472]  # fmt: skip
+    assert rows == [round(x) for x in np.linspace(64, 2048 - 512 - 64, 16)]  # SAM-Road's formula
+    assert grid[:2] == [(64, 64), (64, 158)] and grid[-1] == (1472, 1472)
+    cover = np.zeros(2048, int)
+    for o in rows:
+        cover[o : o + 512] += 1
+    assert not cover[:64].any() and not cover[1984:].any()  # the 64 px margin: no window
+    assert cover[64:1984].min() >= 1 and cover.max() == 6  # ~5.4 windows deep inside
+    assert min(512 - (b - a) for a, b in itertools.pairwise(rows)) == 418  # overlap >> d_nei
+    assert margin_offsets(2048, window=512, n=8) == [64, 265, 466, 667, 869, 1070, 1271, 1472]
+
+
+def test_sam_road_layout_refusals() -> None:
+    assert WINDOW_LAYOUTS == options.WINDOW_LAYOUTS == ("auto", "sam-road")
+    with pytest.raises(ParameterError, match="640"):
+        layout_grid(600, 2048, window=512, layout="sam-road")
+    with pytest.raises(ParameterError, match="repeat"):
+        margin_offsets(650, window=512, n=16)
+    with pytest.raises(ParameterError, match="gaps"):
+        margin_offsets(4096, window=512, n=3)
+    with pytest.raises(ParameterError, match="cannot cover"):
+        margin_offsets(1000, window=512, n=1)
+    assert margin_offsets(640, window=512, n=1) == [64]
+    with pytest.raises(ParameterError, match="layout"):
+        layout_grid(2048, 2048, layout="16x16")
+    with pytest.raises(ParameterError, match="layout"):
+        options.ExtractOptions(layout="16x16")
 
 
 def test_small_image_gets_one_window_reaching_past_it() -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from linegraph2road.errors import InputFileError, ParameterError
 from linegraph2road.frontends import build_frontend
@@ -130,6 +132,31 @@ def test_checkpoint_roundtrip(tmp_path: Path) -> None:
     other = tiny()
     assert load_weights(other, path) == cfg
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in other.state_dict().items())
+
+
+def test_non_overpass_checkpoint_records_its_variant(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("tiny", window_size=WINDOW, overpass=False).eval()
+    assert (model.variant, model.trained_channels) == ("no-overpass", (0, 1))
+    path = save_checkpoint(model, tmp_path / "ours.safetensors")
+    loaded, _ = load_checkpoint(path)
+    assert loaded.variant == "no-overpass"
+    images, verts, edges = batch()
+    with torch.no_grad():
+        a, b = model(images, verts, edges), loaded(images, verts, edges)
+    torch.testing.assert_close(a.mask_logits, b.mask_logits, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="no overpass head"):
+        load_weights(tiny(), path)  # the 3-head model is another architecture
+    # checkpoints written before the variant existed have no "overpass" key: the 3-head model
+    old = tmp_path / "old.safetensors"
+    save_checkpoint(tiny(), old)
+    with safe_open(str(old), framework="pt") as f:
+        meta, state = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    arch = json.loads(meta["architecture"])
+    del arch["frontend"]["overpass"]
+    save_file(state, str(old), metadata={**meta, "architecture": json.dumps(arch)})
+    assert load_checkpoint(old)[0].variant == "overpass"
+    load_weights(tiny(), old)
 
 
 def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

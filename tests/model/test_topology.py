@@ -36,6 +36,36 @@ def test_sampling_uses_library_pixel_convention() -> None:
     )
 
 
+def stripes(h: int = 4, w: int = 64) -> torch.Tensor:
+    """``(1, h, w)`` map of alternating 0 / 100 columns: every fraction of a cell shows."""
+    return (100.0 * (torch.arange(w) % 2)).float().expand(1, h, w).contiguous()
+
+
+def test_bf16_maps_are_sampled_at_the_fp32_positions() -> None:
+    """A bf16 x near 1000 px is only good to +-4 px; sampling must not round the positions."""
+    gen = torch.Generator().manual_seed(0)
+    pts = torch.rand(500, 2, generator=gen) * torch.tensor([64.0 * STRIDE, 4.0 * STRIDE])
+    fmap = stripes()  # 0 / 100: exact in bf16, so only the positions can differ
+    want = sample_feature_map(fmap, pts, stride=STRIDE).bfloat16()
+    got = sample_feature_map(fmap.bfloat16(), pts, stride=STRIDE)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # how extract_graph runs --precision bf16
+        auto = sample_feature_map(fmap.bfloat16(), pts, stride=STRIDE)
+    torch.testing.assert_close(auto, want, rtol=0, atol=0)
+    # what rounding the positions to bf16 would have given: far off on this map
+    rounded = sample_feature_map(fmap, pts.bfloat16().float(), stride=STRIDE).bfloat16()
+    assert (rounded.float() - want.float()).abs().max() > 5.0
+    # the edge features of the head take the same path
+    verts, edges = pts[:40], torch.stack([torch.arange(0, 40, 2), torch.arange(1, 40, 2)], 1)
+    torch.testing.assert_close(
+        edge_features(fmap.bfloat16(), verts, edges, stride=STRIDE),
+        edge_features(fmap, verts, edges, stride=STRIDE).bfloat16(),
+        rtol=0,
+        atol=0,
+    )
+
+
 def test_edge_points_include_both_ends_in_canonical_order() -> None:
     verts = torch.tensor([[40.0, 10.0], [10.0, 40.0], [10.0, 10.0]])
     edges = torch.tensor([[0, 1], [2, 1], [1, 2]])

@@ -9,6 +9,7 @@ import yaml
 from linegraph2road.errors import InputFileError, ParameterError
 from linegraph2road.training.config import (
     DataSource,
+    OptimConfig,
     config_from_dict,
     load_config,
     packaged_configs,
@@ -26,13 +27,18 @@ def test_packaged_configs_ship_inside_the_package() -> None:
 def test_paper_values() -> None:
     cs = load_config("cityscale")
     assert (cs.optim.lr, cs.optim.encoder_lr_factor, cs.optim.epochs) == (1e-3, 0.05, 10)
-    assert (cs.optim.batch_size, cs.optim.lambda_edge, cs.optim.milestones) == (4, 0.1, [])
+    # SAM-Road's MultiStepLR(milestones=[9], gamma=0.1): the paper trains "consistent with" it
+    assert (cs.optim.batch_size, cs.optim.lambda_edge, cs.optim.milestones) == (4, 0.1, [9])
+    assert (cs.optim.gamma, OptimConfig().milestones, OptimConfig().epochs) == (0.1, [9], 10)
     assert (cs.model.size, cs.model.window_size, cs.data.crop) == ("vit_b", 512, 512)
     v = cs.validation
     assert (v.t_k, v.t_r, v.t_topo, v.d_k, v.d_r, v.d_nei) == (0.248, 0.364, 0.5, 8, 16, 64)
     sn = load_config("spacenet.yaml")
     assert (sn.validation.t_k, sn.validation.t_r, sn.validation.t_topo) == (0.195, 0.341, 0.705)
     assert sn.model.window_size == sn.data.crop == 400 and sn.optim.epochs == 10
+    assert (sn.optim.milestones, sn.optim.gamma) == ([9], 0.1)
+    # Table 1: the best SpaceNet model has no overpass head, the best City-scale model has one
+    assert (sn.model.overpass, cs.model.overpass) == (False, True)
     gs = load_config("globalscale")
     assert (gs.optim.epochs, gs.optim.milestones, gs.optim.gamma) == (20, [10], 0.1)
 

@@ -42,6 +42,24 @@ def test_matches_torch_bce_and_lambda() -> None:
     assert [parts.keypoint.item(), parts.road.item(), parts.overpass.item()] == pytest.approx(per)
 
 
+def test_non_overpass_variant_has_no_overpass_term() -> None:
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(2, 3, 5, 5, generator=g, requires_grad=True)
+    targets = (torch.rand(2, 3, 5, 5, generator=g) > 0.7).float()
+    e, y = [torch.randn(3, generator=g)], [torch.tensor([1.0, 0.0, 1.0])]
+    parts = l2r_loss(logits, targets, e, y, channels=(0, 1))
+    two = F.binary_cross_entropy_with_logits(logits[:, :2], targets[:, :2])
+    assert parts.mask.item() == pytest.approx(two.item(), rel=1e-6)
+    assert math.isnan(parts.overpass.item())
+    full = l2r_loss(logits, targets, e, y)
+    assert [parts.keypoint.item(), parts.road.item()] == [full.keypoint.item(), full.road.item()]
+    parts.total.backward()
+    assert logits.grad is not None
+    assert torch.all(logits.grad[:, 2] == 0) and torch.any(logits.grad[:, :2] != 0)
+    with pytest.raises(ParameterError, match="channels"):
+        l2r_loss(logits, targets, e, y, channels=(3,))
+
+
 def test_no_candidates_gives_zero_edge_term_with_gradient_path() -> None:
     logits = torch.zeros(1, 3, 2, 2, requires_grad=True)
     edge = torch.zeros(0, requires_grad=True)

@@ -111,6 +111,22 @@ def test_resume_continues_exactly(synthetic: Path, tmp_path: Path) -> None:
     assert a[0][-1] == "0.001" and a[-1][-1] == "0.0005"  # the step schedule resumed too
 
 
+def test_sam_road_schedule_steps_after_epoch_9(synthetic: Path, tmp_path: Path) -> None:
+    """The default schedule (SAM-Road's MultiStepLR(milestones=[9], gamma=0.1), stepped per
+    epoch): epochs 1-9 at the base rate, the 10th at a tenth of it, encoder and rest alike."""
+    cfg = config_from_dict(
+        {**_config(synthetic).to_dict(), "data": {
+            "train": [str(synthetic)], "crop": 64, "samples_per_tile": 1, "cache": True},
+         "optim": {"batch_size": 1, "epochs": 10, "encoder_lr_factor": 0.05}}
+    )  # fmt: skip
+    assert cfg.optim.milestones == [9]
+    result = train(cfg, tmp_path / "run", progress=False)
+    rows = [r for r in result.rows if r["kind"] == "train"]
+    assert [r["epoch"] for r in rows] == list(range(1, 11))
+    assert [r["lr_rest"] for r in rows] == pytest.approx([1e-3] * 9 + [1e-4])
+    assert [r["lr_encoder"] for r in rows] == pytest.approx([5e-5] * 9 + [5e-6])
+
+
 def test_checkpoints_are_l2r_checkpoints_and_writes_are_atomic(
     synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from linegraph2road.errors import ParameterError
-from linegraph2road.frontends.base import FrontendOutput, MaskFrontend
+from linegraph2road.frontends.base import ABSENT_LOGIT, FrontendOutput, MaskFrontend
 from linegraph2road.frontends.experts.embedding import (
     PIXEL_MEAN,
     PIXEL_STD,
@@ -53,8 +53,8 @@ from linegraph2road.frontends.experts.unet import UNetExpert, UNetSpec
 
 __all__ = ["EMPTY_LOGIT", "EXPERTS_SIZES", "ExpertsFrontend", "ExpertsSpec", "parse_size"]
 
-#: Logit of the mask channels a road-only expert does not predict.
-EMPTY_LOGIT = -20.0
+#: Logit of the mask channels a road-only expert does not predict (the front-ends' common value).
+EMPTY_LOGIT = ABSENT_LOGIT
 ROUTINGS = ("nearest", "random")
 
 

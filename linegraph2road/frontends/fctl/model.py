@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from linegraph2road.errors import ParameterError
-from linegraph2road.frontends.base import FrontendOutput, MaskFrontend
+from linegraph2road.frontends.base import ABSENT_LOGIT, FrontendOutput, MaskFrontend
 from linegraph2road.frontends.fctl.vgg import VGG16_WIDTHS, VGG16Conv3
 
 __all__ = [
@@ -68,8 +68,6 @@ __all__ = [
 #: ImageNet statistics (0-255 scale), what VGG16 weights expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-#: Logit of the mask channels a road-only (``num_classes=1``) model does not predict.
-ABSENT_LOGIT = -20.0
 
 
 def locality_aware_correlation(local: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
