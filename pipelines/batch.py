@@ -230,6 +230,10 @@ def run_batch(
     """
     if command not in ("extract", "segment"):
         raise ParameterError(f"unknown batch command {command!r}")
+    if options.prompts is not None:
+        raise ParameterError(
+            "--prompts belong to one image: give one raster, not a folder or glob, with --prompts"
+        )
     parallel = parallel or ParallelOptions()
     images = expand_inputs(inputs)
     out = check_writable(out_dir, folder=True)

@@ -186,6 +186,11 @@ def run_extract_chunked(
         )
     if options.tta:
         raise ParameterError("--tta applies to segmentation-only front-ends, not to --chunk")
+    if options.prompts is not None:
+        raise ParameterError(
+            "--prompts need a RoadGIE checkpoint, which runs through mask2graph, not --chunk; "
+            "drop --chunk"
+        )
     if options.nms != "coupled":
         raise ParameterError(
             f"--nms {options.nms} decides vertices on the whole stitched masks, so it cannot run "

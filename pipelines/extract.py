@@ -40,6 +40,7 @@ from linegraph2road.pipelines.segment import (
     check_segment_windows,
     checkpoint_frontend_name,
     load_model_gsd,
+    load_prompts,
     load_segmenter,
     segment_source,
 )
@@ -255,7 +256,7 @@ def run_extract(
     if options.checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
     checkpoint = options.checkpoint
-    if checkpoint_kind(checkpoint) != "model":
+    if checkpoint_kind(checkpoint) != "model" or options.prompts is not None:
         if options.sam_checkpoint is not None:
             raise ParameterError(
                 "--sam-checkpoint applies to LineGraph2Road SAM checkpoints; this checkpoint is a "
@@ -347,6 +348,7 @@ def _run_mask2graph(
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
         check_segment_windows(segmenter, source.shape, options.windows)
+        prompts = load_prompts(segmenter, options, source)
         echo(f"weights: {segmenter.description}; graph by mask2graph (no topology head)")
         for line in said:
             echo(line)
@@ -359,6 +361,9 @@ def _run_mask2graph(
             flips=options.tta,
             progress=options.progress,
             echo=echo,
+            prompts=prompts,
+            rounds=options.rounds,
+            instantiate=options.instantiate,
         )
     start = time.perf_counter()
     graph = _mask_graph(result, options.road_threshold, dict(options.mask2graph))

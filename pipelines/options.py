@@ -80,7 +80,7 @@ class ModelOptions:
         l2r checkpoint (``.safetensors`` from ``l2r train``); None is refused when run.
     frontend : str or None
         Front-end family the checkpoint must hold (``sam``, ``nl-linknet``, ``fctl``,
-        ``experts``); None = whatever it holds.
+        ``experts``, ``roadgie``); None = whatever it holds.
     windows : int or None
         Sliding windows per axis; None = the fewest that cover the image with enough overlap.
     gsd : float or None
@@ -92,6 +92,15 @@ class ModelOptions:
         None = bf16 on CUDA, fp32 on CPU.
     progress : bool
         Progress bars on stderr.
+    prompts : str or None
+        GeoJSON of clicks and scribbles (:func:`~linegraph2road.prompts.read_prompts`: lon/lat,
+        the raster's CRS, or pixels of the processed image) for a RoadGIE checkpoint; None = no
+        prompts (RoadGIE's prompt-free first round).
+    rounds : int
+        RoadGIE interaction rounds with ``prompts``, each fed the previous round's mask.
+    instantiate : bool
+        RoadGIE topo-semantic instantiation of the final mask (keeps the roads the prompts
+        point at); needs ``prompts``.
     """
 
     checkpoint: str | None = None
@@ -101,10 +110,18 @@ class ModelOptions:
     device: str = "auto"
     precision: str | None = None
     progress: bool = False
+    prompts: str | None = None
+    rounds: int = 1
+    instantiate: bool = False
 
     def __post_init__(self) -> None:
         if self.windows is not None and (isinstance(self.windows, bool) or self.windows < 1):
             raise ParameterError(f"windows must be a positive integer, got {self.windows!r}")
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ParameterError(f"rounds must be an integer >= 1, got {self.rounds!r}")
+        if self.prompts is None and (self.rounds > 1 or self.instantiate):
+            what = "--rounds" if self.rounds > 1 else "--instantiate"
+            raise ParameterError(f"{what} needs --prompts (a GeoJSON of clicks and scribbles)")
         if self.gsd is not None and not (math.isfinite(self.gsd) and self.gsd > 0):
             raise ParameterError(f"gsd must be a positive number of m/px, got {self.gsd}")
         if self.precision is not None and self.precision not in PRECISIONS:

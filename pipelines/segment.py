@@ -5,6 +5,11 @@ segmentation-only front-end from ``l2r train`` with ``task: segmentation``, an e
 checkpoint, or the front-end of a LineGraph2Road model), open the raster
 (:class:`~linegraph2road.inference.RasterSource`), run
 :func:`~linegraph2road.inference.segment.segment_image` and write the probabilities atomically.
+
+A RoadGIE checkpoint with ``--prompts``: the prompts file is read against the processed image
+(:func:`load_prompts`, before any work) and
+:func:`~linegraph2road.inference.interactive.segment_with_prompts` runs ``--rounds`` rounds over
+the raster; without prompts RoadGIE runs its prompt-free first round like any front-end.
 """
 
 from __future__ import annotations
@@ -26,9 +31,17 @@ from linegraph2road.inference.windows import check_window_count
 from linegraph2road.io import check_writable
 from linegraph2road.io.raster import write_raster
 from linegraph2road.parallel.cache import cached_model
-from linegraph2road.pipelines.options import SegmentOptions, model_gsd
+from linegraph2road.pipelines.options import ModelOptions, SegmentOptions, model_gsd
+from linegraph2road.prompts import Prompt, read_prompts
 
-__all__ = ["FRONTEND_NAMES", "Segmenter", "load_model_gsd", "load_segmenter", "run_segment"]
+__all__ = [
+    "FRONTEND_NAMES",
+    "Segmenter",
+    "load_model_gsd",
+    "load_prompts",
+    "load_segmenter",
+    "run_segment",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -134,6 +147,41 @@ def check_segment_windows(
         check_window_count(shape, window=segmenter.frontend.window_size, n=windows)
 
 
+def load_prompts(
+    segmenter: Segmenter, options: ModelOptions, source: RasterSource
+) -> list[Prompt] | None:
+    """The prompts of ``options.prompts`` in pixels of the opened (processed) raster, or None
+    without ``--prompts``. Called before any work, so a bad file costs nothing.
+
+    Raises
+    ------
+    ParameterError
+        Prompts for a front-end that takes none, with ``--tta``, an empty file, or a prompt
+        outside the image.
+    InputFileError, FormatError, GeoreferenceError
+        As :func:`~linegraph2road.prompts.read_prompts`.
+    """
+    from linegraph2road.frontends.roadgie import RoadGIEFrontend
+
+    if options.prompts is None:
+        return None
+    if not isinstance(segmenter.frontend, RoadGIEFrontend):
+        name = checkpoint_frontend_name(segmenter.frontend)
+        raise ParameterError(
+            f"--prompts needs a RoadGIE checkpoint (`l2r train roadgie`); this one holds {name}, "
+            "which takes no clicks or scribbles"
+        )
+    if getattr(options, "tta", False):
+        raise ParameterError("--tta does not apply with --prompts (RoadGIE rounds)")
+    prompts = read_prompts(options.prompts, georef=source.georef, shape=source.shape)
+    if not prompts:
+        raise ParameterError(
+            f"{options.prompts}: no prompts in the file; add clicks or scribbles, or leave out "
+            "--prompts for RoadGIE's prompt-free prediction"
+        )
+    return prompts
+
+
 def segment_source(
     segmenter: Segmenter,
     source: RasterSource,
@@ -145,8 +193,13 @@ def segment_source(
     scales: Sequence[float] = (1.0,),
     progress: bool = False,
     echo: Callable[[str], None] = print,
+    prompts: Sequence[Prompt] | None = None,
+    rounds: int = 1,
+    instantiate: bool = False,
 ) -> SegmentResult:
-    """Run :func:`segment_image` on an opened raster with device/precision defaults resolved."""
+    """Run :func:`segment_image` on an opened raster with device/precision defaults resolved;
+    with ``prompts`` (a RoadGIE segmenter, :func:`load_prompts`), ``rounds`` interaction rounds
+    of :func:`~linegraph2road.inference.interactive.segment_with_prompts`."""
     from linegraph2road.pipelines.extract import resolve_device, resolve_precision
 
     check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
@@ -157,6 +210,27 @@ def segment_source(
         segmenter.refiner.to(dev)
     for note in source.notes:
         echo(f"note: {note}")
+    if prompts is not None:
+        from linegraph2road.frontends.roadgie import RoadGIEFrontend
+        from linegraph2road.inference.interactive import segment_with_prompts
+
+        assert isinstance(segmenter.frontend, RoadGIEFrontend)
+        echo(
+            f"segmenting {source.shape[1]} x {source.shape[0]} px on {dev} ({prec}) with "
+            f"{len(prompts)} prompt(s), {rounds} round(s)"
+            + (", topo-semantic instantiation" if instantiate else "")
+        )
+        return segment_with_prompts(
+            segmenter.frontend,
+            source,
+            prompts,
+            rounds=rounds,
+            device=dev,
+            precision=prec,
+            windows=windows,
+            instantiate=instantiate,
+            progress=progress,
+        )
     echo(f"segmenting {source.shape[1]} x {source.shape[0]} px on {dev} ({prec})")
     return segment_image(
         segmenter.frontend,
@@ -221,6 +295,7 @@ def run_segment(
     with RasterSource(image, gsd=gsd) as source:
         check_image_size(segmenter.frontend, source.shape, segmenter.refiner)
         check_segment_windows(segmenter, source.shape, options.windows)
+        prompts = load_prompts(segmenter, options, source)
         echo(f"weights: {segmenter.description}")
         for line in said:
             echo(line)
@@ -234,6 +309,9 @@ def run_segment(
             scales=options.tta_scales,
             progress=options.progress,
             echo=echo,
+            prompts=prompts,
+            rounds=options.rounds,
+            instantiate=options.instantiate,
         )
     data: np.ndarray = result.masks if options.all_masks else result.road
     if options.threshold is not None:

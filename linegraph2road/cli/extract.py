@@ -14,6 +14,7 @@ from linegraph2road.cli.options import (
     parallel_from,
     parallel_options,
     progress_option,
+    prompt_options,
 )
 from linegraph2road.io import GRAPH_FORMATS
 from linegraph2road.pipelines.options import NMS_MODES, WINDOW_LAYOUTS
@@ -28,6 +29,8 @@ Examples:
   l2r extract region_9_sat.png -o region_9.p --checkpoint cs.safetensors --layout sam-road
   l2r extract scene.tif -o roads.geojson --checkpoint model.safetensors --save-masks masks/
   l2r extract scene.tif -o roads.gpkg --frontend nl-linknet --checkpoint nl34.safetensors --tta
+  l2r extract scene.tif -o roads.gpkg --frontend roadgie --checkpoint roadgie.safetensors \
+      --prompts clicks.geojson --rounds 3 --instantiate
 
 Scale-out (Dask):
   l2r extract tiles/ -o graphs/ --checkpoint model.safetensors --workers 4
@@ -44,7 +47,8 @@ Weights: none ship with l2r. Train a checkpoint with `l2r prep` + `l2r train CON
 (starting from SAM's official sam_vit_b_01ec64.pth, which you download yourself).
 LineGraph2Road checkpoints (any front-end + topology head) give the graph through coupled NMS
 and the topology head; segmentation-only checkpoints (nl_linknet.yaml, fctl.yaml,
-experts.yaml) through mask2graph on their road mask.
+experts.yaml) through mask2graph on their road mask; RoadGIE checkpoints (`l2r train roadgie`)
+the same way, prompt-free or from your clicks and scribbles (--prompts).
 """
 )
 @click.argument("image", type=click.Path(path_type=str), metavar="INPUT")
@@ -160,6 +164,7 @@ experts.yaml) through mask2graph on their road mask.
     help="Split one huge raster into chunks of PX processed pixels (e.g. 8192), extract them on "
     "the workers and merge one seamless graph; at least the model's window.",
 )
+@prompt_options
 @parallel_options
 @progress_option
 @handle_errors
@@ -187,6 +192,9 @@ def extract(
     min_spur_length: float,
     tta: bool,
     chunk: int | None,
+    prompts: str | None,
+    rounds: int,
+    instantiate: bool,
     workers: int,
     scheduler: str | None,
     threads: int | None,
@@ -215,6 +223,9 @@ def extract(
         device=device,
         precision=precision,
         progress=progress,
+        prompts=prompts,
+        rounds=rounds,
+        instantiate=instantiate,
         sam_checkpoint=sam_checkpoint,
         out_format=out_format,
         save_masks=save_masks,

@@ -38,7 +38,7 @@ output_path = click.option(
 
 #: ``--frontend`` choices: the names of :data:`linegraph2road.frontends.FRONTENDS`, spelled out
 #: here so that building the CLI does not import torch (a test keeps them equal).
-FRONTEND_CHOICES = ("sam", "nl-linknet", "fctl", "experts")
+FRONTEND_CHOICES = ("sam", "nl-linknet", "fctl", "experts", "roadgie")
 
 checkpoint_option = click.option(
     "--checkpoint",
@@ -75,6 +75,37 @@ precision_option = click.option(
     default=None,
     help="Network precision (default: bf16 on CUDA, fp32 on CPU).",
 )
+
+
+def prompt_options(func: F) -> F:
+    """``--prompts``, ``--rounds``, ``--instantiate``: RoadGIE's clicks and scribbles."""
+    options = [
+        click.option(
+            "--prompts",
+            type=click.Path(path_type=str),
+            default=None,
+            metavar="GEOJSON",
+            help="RoadGIE checkpoints: clicks (points) and scribbles (lines) with a boolean "
+            "'positive' property, in lon/lat (GeoJSON), the raster's CRS (a 'crs' member) or "
+            "pixels ('l2r': {'coordinates': 'pixel'}). Without it RoadGIE runs prompt-free.",
+        ),
+        click.option(
+            "--rounds",
+            type=int,  # checked by the options object: one line and exit 2
+            default=1,
+            show_default=True,
+            help="RoadGIE interaction rounds with --prompts, each fed the previous mask.",
+        ),
+        click.option(
+            "--instantiate",
+            is_flag=True,
+            help="RoadGIE topo-semantic instantiation: keep the roads the prompts point at.",
+        ),
+    ]
+    for opt in reversed(options):
+        func = opt(func)
+    return func
+
 
 progress_option = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."

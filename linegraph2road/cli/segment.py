@@ -14,6 +14,7 @@ from linegraph2road.cli.options import (
     parallel_options,
     precision_option,
     progress_option,
+    prompt_options,
 )
 
 
@@ -26,14 +27,16 @@ Examples:
   l2r segment scene.tif -o masks.tif --checkpoint cityscale.safetensors --all-masks
   l2r segment tile.png -o tile_road.png --checkpoint experts.safetensors --threshold 0.5
   l2r segment tiles/ -o masks/ --checkpoint nl34.safetensors --workers 4
+  l2r segment scene.tif -o road.tif --frontend roadgie --checkpoint roadgie.safetensors \
+      --prompts clicks.geojson --rounds 3
 
 Many inputs (a folder or a glob): one OUT_DIR/{stem}.tif per input and OUT_DIR/summary.json; a
 failed input does not stop the others; re-running skips finished inputs.
 
 \b
 Weights: none ship with l2r. Any l2r checkpoint works: a segmentation-only front-end
-(`l2r train nl_linknet.yaml`, fctl.yaml, experts.yaml) or a LineGraph2Road model (its front-end's
-masks).
+(`l2r train nl_linknet.yaml`, fctl.yaml, experts.yaml), a RoadGIE model (`l2r train roadgie`;
+prompt-free, or with --prompts) or a LineGraph2Road model (its front-end's masks).
 """
 )
 @click.argument("image", type=click.Path(path_type=str), metavar="INPUT")
@@ -71,6 +74,7 @@ masks).
     is_flag=True,
     help="Also average over scales 0.75, 1, 1.25 (NL-LinkNet only; the paper's multi-scale test).",
 )
+@prompt_options
 @parallel_options
 @progress_option
 @handle_errors
@@ -87,6 +91,9 @@ def segment(
     precision: str | None,
     tta: bool,
     tta_scales: bool,
+    prompts: str | None,
+    rounds: int,
+    instantiate: bool,
     workers: int,
     scheduler: str | None,
     threads: int | None,
@@ -113,6 +120,9 @@ def segment(
         device=device,
         precision=precision,
         progress=progress,
+        prompts=prompts,
+        rounds=rounds,
+        instantiate=instantiate,
         all_masks=all_masks,
         threshold=threshold,
         tta=tta,
