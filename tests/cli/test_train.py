@@ -143,4 +143,10 @@ def test_non_overpass_checkpoint_trains_and_extracts(
 def test_help_and_missing_config(l2r: L2R, tmp_path: Path) -> None:
     r = l2r("train", "--help")
     assert r.exit_code == 0 and "--resume" in r.output and "tiny_cpu" in r.output
+    # the help says how often validation runs, as the packaged tiny_cpu config does it
+    from linegraph2road.training.config import load_config
+
+    every = load_config("tiny_cpu").validation.every
+    assert "validation.every" in r.output
+    assert f"tiny_cpu: every {every}" in " ".join(r.output.split())
     assert "packaged configs" in one_line_error(l2r("train", tmp_path / "none.yaml"))
