@@ -48,6 +48,7 @@ from linegraph2road.errors import FormatError, GeoreferenceError, ParameterError
 from linegraph2road.georef import WGS84, Georeference, as_crs, transform_points
 from linegraph2road.io._atomic import atomic_path
 from linegraph2road.io._files import read_json
+from linegraph2road.io.geojson import parse_positions
 from linegraph2road.rasterize import check_shape, draw_segments
 
 if TYPE_CHECKING:
@@ -269,32 +270,17 @@ def _source_crs(doc: dict[str, Any], georef: Georeference | None, name: str) -> 
     return WGS84 if crs_name.strip().lower() in _LONLAT_NAMES else as_crs(crs_name)
 
 
-def _positions(raw: Any, name: str, k: int) -> NDArray[np.float64]:
-    if not isinstance(raw, list) or not raw:
-        raise FormatError(f"{name}: feature {k} has a geometry without coordinates")
-    out = []
-    for pos in raw:
-        if (
-            not isinstance(pos, list)
-            or len(pos) < 2
-            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in pos)
-        ):
-            raise FormatError(f"{name}: feature {k} has an invalid position {pos!r:.60}")
-        out.append(pos[:2])
-    return np.array(out, dtype=np.float64)
-
-
 def _parts(geom: Any, name: str, k: int) -> tuple[str, list[NDArray[np.float64]]]:
     gtype = geom.get("type") if isinstance(geom, dict) else None
     coords = geom.get("coordinates") if isinstance(geom, dict) else None
     if gtype == "Point":
-        return "click", [_positions([coords], name, k)]
+        return "click", [parse_positions([coords], name, k)]
     if gtype == "MultiPoint":
-        return "click", [_positions([c], name, k) for c in _list(coords, name, k)]
+        return "click", [parse_positions([c], name, k) for c in _list(coords, name, k)]
     if gtype == "LineString":
-        return "scribble", [_positions(coords, name, k)]
+        return "scribble", [parse_positions(coords, name, k)]
     if gtype == "MultiLineString":
-        return "scribble", [_positions(c, name, k) for c in _list(coords, name, k)]
+        return "scribble", [parse_positions(c, name, k) for c in _list(coords, name, k)]
     raise FormatError(
         f"{name}: feature {k} is a {gtype} geometry; prompts are Point/MultiPoint (clicks) or "
         "LineString/MultiLineString (scribbles)"

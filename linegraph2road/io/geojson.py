@@ -106,9 +106,11 @@ def write_geojson(
         tmp.write_text(json.dumps(doc, indent=indent), encoding="utf-8")
 
 
-def _positions(raw: Any, name: str, k: int) -> NDArray[np.float64]:
+def parse_positions(raw: Any, name: str, k: int) -> NDArray[np.float64]:
+    """``(N, 2)`` float64 ``x, y`` of a GeoJSON position list (extra ordinates dropped);
+    FormatError naming file ``name`` and feature ``k`` for anything else."""
     if not isinstance(raw, list) or not raw:
-        raise FormatError(f"{name}: feature {k} has a line without coordinates")
+        raise FormatError(f"{name}: feature {k} has a geometry without coordinates")
     out = []
     for pos in raw:
         if (
@@ -160,7 +162,7 @@ def geojson_lines(data: Any, name: str) -> list[_Line]:
                 "MultiLineString road centerlines can be read as a graph"
             )
         props = props if isinstance(props, dict) else {}
-        lines.extend((_positions(part, name, k), props, k) for part in parts)
+        lines.extend((parse_positions(part, name, k), props, k) for part in parts)
     return lines
 
 
