@@ -188,11 +188,14 @@ def test_unwritable_outputs_fail_before_any_work(
 # -- 7: interrupts --------------------------------------------------------------------------------
 def _l2r_process(*args: Any) -> subprocess.Popen[str]:
     l2r_bin = Path(sys.executable).parent / "l2r"
+    # a shell's background job (`cmd &`, as CI may run us) ignores SIGINT and so would the
+    # child; give it the default disposition so that Python turns SIGINT into an interrupt
     return subprocess.Popen(
         [str(l2r_bin), *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
