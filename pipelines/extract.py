@@ -32,7 +32,7 @@ from linegraph2road.inference.windows import check_window_count
 from linegraph2road.io import GRAPH_FORMATS, check_writable, guess_format, write_graph
 from linegraph2road.io.raster import write_raster
 from linegraph2road.mask2graph import mask_to_graph
-from linegraph2road.model import LineGraph2Road, load_checkpoint
+from linegraph2road.model import LineGraph2Road, load_checkpoint, read_architecture
 from linegraph2road.parallel.cache import cached_model
 from linegraph2road.pipelines.options import ExtractOptions, resolve_thresholds
 from linegraph2road.pipelines.segment import (
@@ -42,6 +42,7 @@ from linegraph2road.pipelines.segment import (
     load_model_gsd,
     load_prompts,
     load_segmenter,
+    prompts_need_roadgie,
     segment_source,
 )
 
@@ -256,7 +257,11 @@ def run_extract(
     if options.checkpoint is None:
         raise ParameterError(NO_CHECKPOINT_MESSAGE)
     checkpoint = options.checkpoint
-    if checkpoint_kind(checkpoint) != "model" or options.prompts is not None:
+    is_model = checkpoint_kind(checkpoint) == "model"
+    if is_model and options.prompts is not None:  # refused before the model is loaded
+        arch = read_architecture(checkpoint)["frontend"]
+        raise prompts_need_roadgie(f"a LineGraph2Road model ({arch.get('frontend')} front-end)")
+    if not is_model:
         if options.sam_checkpoint is not None:
             raise ParameterError(
                 "--sam-checkpoint applies to LineGraph2Road SAM checkpoints; this checkpoint is a "

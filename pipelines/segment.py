@@ -147,6 +147,14 @@ def check_segment_windows(
         check_window_count(shape, window=segmenter.frontend.window_size, n=windows)
 
 
+def prompts_need_roadgie(holds: str) -> ParameterError:
+    """The error for ``--prompts`` with a checkpoint that holds ``holds`` (not RoadGIE)."""
+    return ParameterError(
+        f"--prompts needs a RoadGIE checkpoint (`l2r train roadgie`); this one holds {holds}, "
+        "which takes no clicks or scribbles"
+    )
+
+
 def load_prompts(
     segmenter: Segmenter, options: ModelOptions, source: RasterSource
 ) -> list[Prompt] | None:
@@ -166,11 +174,7 @@ def load_prompts(
     if options.prompts is None:
         return None
     if not isinstance(segmenter.frontend, RoadGIEFrontend):
-        name = checkpoint_frontend_name(segmenter.frontend)
-        raise ParameterError(
-            f"--prompts needs a RoadGIE checkpoint (`l2r train roadgie`); this one holds {name}, "
-            "which takes no clicks or scribbles"
-        )
+        raise prompts_need_roadgie(checkpoint_frontend_name(segmenter.frontend))
     if getattr(options, "tta", False):
         raise ParameterError("--tta does not apply with --prompts (RoadGIE rounds)")
     prompts = read_prompts(options.prompts, georef=source.georef, shape=source.shape)

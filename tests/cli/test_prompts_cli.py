@@ -212,4 +212,11 @@ def test_prompts_need_roadgie_and_one_image(
     line = one_line_error(l2r("extract", scene.parent, "-o", tmp_path / "graphs",
                               "--checkpoint", roadgie, "--prompts", utm_prompts))  # fmt: skip
     assert "--prompts belong to one image" in line
+    from linegraph2road.model import build_model, save_checkpoint
+
+    model = save_checkpoint(build_model("tiny", window_size=64), tmp_path / "l2r.safetensors", {})
+    line = one_line_error(l2r("extract", scene, "-o", tmp_path / "g.geojson", "--checkpoint",
+                              model, "--prompts", utm_prompts))  # fmt: skip
+    assert "--prompts needs a RoadGIE checkpoint" in line and "LineGraph2Road model" in line
+    assert not (tmp_path / "g.geojson").exists()
     assert not out.exists() and not (tmp_path / "graphs").exists()
